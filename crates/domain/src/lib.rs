@@ -1,0 +1,10 @@
+//! Linli's domain: the types and rules of an acquaintance community, free of I/O.
+//!
+//! Everything a request carries is parsed into these types at the edge, so the layers
+//! below never see an unchecked username, password or role name.
+
+pub mod auth;
+pub mod ids;
+pub mod locale;
+
+pub use ids::{AccountId, CommunityId, DistrictId, GridId, SubdistrictId};

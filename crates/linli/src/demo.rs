@@ -1,0 +1,157 @@
+//! The demo community: a district, subdistrict and community modelled on Xinhe (新和社区,
+//! 坪山街道, 坪山区) with its four grids and one account per role, each with a freshly
+//! generated password. Running it again keeps the data and issues new passwords.
+//!
+//! Later modules add places, people, matters and points here: each gets a `seed_*`
+//! function called from [`generate`], so the demo grows with the product.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use linli_domain::auth::{NewPassword, Role, Username};
+use linli_store::Db;
+use linli_web::crypto::{random_bytes, write_private_file};
+
+use crate::admin::{self, CommunitySpec, RoleScope};
+
+pub const DISTRICT: (&str, &str) = ("440310", "坪山区");
+pub const SUBDISTRICT: (&str, &str) = ("440310001", "坪山街道");
+pub const COMMUNITY: (&str, &str) = ("xinhe", "新和社区");
+pub const GRIDS: [(&str, &str); 4] = [
+    ("XH-01", "新和第一网格"),
+    ("XH-02", "新和第二网格"),
+    ("XH-03", "新和第三网格"),
+    ("XH-04", "新和第四网格"),
+];
+
+/// One demo account per role: (role, username, display name).
+pub const ACCOUNTS: [(Role, &str, &str); 11] = [
+    (Role::Resident, "demo-resident", "王秀兰"),
+    (Role::BuildingHead, "demo-building-head", "李建国"),
+    (Role::Volunteer, "demo-volunteer", "陈晓燕"),
+    (Role::PartyMember, "demo-party-member", "张卫东"),
+    (Role::GridWorker, "demo-grid-worker", "刘芳"),
+    (Role::CommunityStaff, "demo-staff", "黄志强"),
+    (Role::OperationOfficer, "demo-officer", "周明"),
+    (Role::Partner, "demo-partner", "吴丽"),
+    (Role::CommunityAdmin, "demo-admin", "林海"),
+    (Role::DistrictAdmin, "demo-district-admin", "郑伟"),
+    (Role::Auditor, "demo-auditor", "何静"),
+];
+
+#[derive(Debug, Clone)]
+pub struct DemoLogin {
+    pub role: Role,
+    pub username: String,
+    pub password: String,
+}
+
+/// A readable random password: three groups of four from 31 unambiguous characters
+/// (about 59 bits), e.g. `k7qm-x2hp-9tdr`.
+pub fn generate_password() -> String {
+    const ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyz23456789";
+    let mut chars = Vec::with_capacity(12);
+    while chars.len() < 12 {
+        for byte in random_bytes::<32>() {
+            // Rejection sampling keeps every character equally likely.
+            if usize::from(byte) < 256 - 256 % ALPHABET.len() && chars.len() < 12 {
+                chars.push(ALPHABET[usize::from(byte) % ALPHABET.len()] as char);
+            }
+        }
+    }
+    chars
+        .chunks(4)
+        .map(|c| c.iter().collect::<String>())
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
+/// Creates (or refreshes) the demo community and returns the logins.
+pub async fn generate(db: &Db) -> anyhow::Result<Vec<DemoLogin>> {
+    let spec = CommunitySpec {
+        district: DISTRICT,
+        subdistrict: SUBDISTRICT,
+        community: COMMUNITY,
+        grids: GRIDS
+            .iter()
+            .map(|(c, n)| (c.to_string(), n.to_string()))
+            .collect(),
+    };
+    admin::ensure_community(db, &spec).await?;
+    seed_accounts(db).await
+}
+
+async fn seed_accounts(db: &Db) -> anyhow::Result<Vec<DemoLogin>> {
+    let mut logins = Vec::new();
+    for (role, username, display_name) in ACCOUNTS {
+        let username = Username::parse(username)?;
+        let password = generate_password();
+        let policy_checked = NewPassword::parse(&password, &username)?;
+        let exists = admin::find_user(db, &username).await.is_ok();
+        if exists {
+            admin::set_password(db, &username, &policy_checked).await?;
+        } else {
+            let scope = match role {
+                Role::DistrictAdmin => RoleScope::District {
+                    code: DISTRICT.0.to_owned(),
+                },
+                Role::GridWorker => RoleScope::Community {
+                    code: COMMUNITY.0.to_owned(),
+                    grids: vec![GRIDS[0].0.to_owned()],
+                },
+                _ => RoleScope::Community {
+                    code: COMMUNITY.0.to_owned(),
+                    grids: Vec::new(),
+                },
+            };
+            admin::add_user(db, &username, display_name, &policy_checked, role, &scope).await?;
+        }
+        logins.push(DemoLogin {
+            role,
+            username: username.as_str().to_owned(),
+            password,
+        });
+    }
+    Ok(logins)
+}
+
+/// Writes `demo-logins.txt` (mode 0600) in `dir`: one `role username password` per line.
+pub fn write_logins(dir: &Path, logins: &[DemoLogin]) -> anyhow::Result<PathBuf> {
+    let path = dir.join("demo-logins.txt");
+    let text: String = logins
+        .iter()
+        .map(|l| format!("{} {} {}\n", l.role.as_str(), l.username, l.password))
+        .collect();
+    write_private_file(&path, text.as_bytes())
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(path)
+}
+
+/// The logins as a table for the terminal.
+pub fn print_logins(logins: &[DemoLogin], file: &Path) {
+    println!("Demo logins (also in {}):", file.display());
+    println!("  {:<20} {:<22} {}", "role", "username", "password");
+    for l in logins {
+        println!(
+            "  {:<20} {:<22} {}",
+            l.role.as_str(),
+            l.username,
+            l.password
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_passwords_pass_the_policy_and_differ() {
+        let user = Username::parse("demo-admin").unwrap();
+        let a = generate_password();
+        let b = generate_password();
+        assert_eq!(a.len(), 14);
+        assert_ne!(a, b);
+        assert!(NewPassword::parse(&a, &user).is_ok());
+    }
+}

@@ -1,0 +1,46 @@
+//! `linli check`: the database's own integrity checks plus our chains.
+
+use crate::audit::{self, ChainBreak};
+use crate::{Db, Engine, Result};
+
+#[derive(Debug, Default)]
+pub struct CheckReport {
+    /// Problems the engine itself reports (SQLite `integrity_check`, `foreign_key_check`).
+    pub database_problems: Vec<String>,
+    pub audit_entries_checked: u64,
+    pub audit_breaks: Vec<ChainBreak>,
+}
+
+impl CheckReport {
+    pub fn is_ok(&self) -> bool {
+        self.database_problems.is_empty() && self.audit_breaks.is_empty()
+    }
+}
+
+pub async fn run(db: &Db) -> Result<CheckReport> {
+    let mut report = CheckReport::default();
+    let mut conn = db.acquire().await?;
+    let mut ex = conn.exec();
+    if ex.engine() == Engine::Sqlite {
+        let rows: Vec<(String,)> = ex
+            .fetch_all_raw("PRAGMA integrity_check", "SELECT 'ok'")
+            .await?;
+        report
+            .database_problems
+            .extend(rows.into_iter().map(|(r,)| r).filter(|r| r != "ok"));
+        let fk: Vec<(String, i64)> = ex
+            .fetch_all_raw(
+                "SELECT \"table\", rowid FROM pragma_foreign_key_check",
+                "SELECT '', 0 WHERE false",
+            )
+            .await?;
+        report.database_problems.extend(
+            fk.into_iter()
+                .map(|(t, row)| format!("table {t} row {row}: dangling foreign key")),
+        );
+    }
+    let (checked, breaks) = audit::verify_chains(&mut ex).await?;
+    report.audit_entries_checked = checked;
+    report.audit_breaks = breaks;
+    Ok(report)
+}

@@ -1,0 +1,299 @@
+//! The connection to one of the two engines, and the handful of query primitives every
+//! repository function uses.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sea_query::{PostgresQueryBuilder, SqliteQueryBuilder};
+use sea_query_sqlx::SqlxBinder;
+use sqlx::pool::PoolConnection;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
+use sqlx::{
+    AssertSqlSafe, FromRow, PgConnection, PgPool, Postgres, Sqlite, SqliteConnection, SqlitePool,
+};
+
+use crate::{Result, StoreError};
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// How long a request waits for a pooled connection before it is told to come back later.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long SQLite waits on a competing writer before reporting "busy".
+const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    Sqlite,
+    Postgres,
+}
+
+/// A pool on one engine. Cheap to clone.
+#[derive(Debug, Clone)]
+pub enum Db {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Rows that decode on both engines (derive `sqlx::FromRow`).
+pub trait Record:
+    for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Send + Unpin
+{
+}
+impl<T> Record for T where
+    T: for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Send + Unpin
+{
+}
+
+impl Db {
+    /// Opens a pool for `sqlite://path` (created if missing) or `postgres://…`.
+    pub async fn connect(url: &str) -> Result<Db> {
+        if url.starts_with("sqlite:") {
+            let options = SqliteConnectOptions::from_str(url)
+                .map_err(|_| StoreError::UnsupportedUrl)?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                // Ledger entries and votes must survive power loss (DESIGN §3).
+                .synchronous(SqliteSynchronous::Full)
+                .foreign_keys(true)
+                .busy_timeout(SQLITE_BUSY_TIMEOUT);
+            let pool = SqlitePoolOptions::new()
+                .max_connections(8)
+                .min_connections(1)
+                .acquire_timeout(ACQUIRE_TIMEOUT)
+                .connect_with(options)
+                .await?;
+            Ok(Db::Sqlite(pool))
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            let options =
+                PgConnectOptions::from_str(url).map_err(|_| StoreError::UnsupportedUrl)?;
+            let pool = PgPoolOptions::new()
+                .max_connections(16)
+                .acquire_timeout(ACQUIRE_TIMEOUT)
+                .connect_with(options)
+                .await?;
+            Ok(Db::Postgres(pool))
+        } else {
+            Err(StoreError::UnsupportedUrl)
+        }
+    }
+
+    pub fn engine(&self) -> Engine {
+        match self {
+            Db::Sqlite(_) => Engine::Sqlite,
+            Db::Postgres(_) => Engine::Postgres,
+        }
+    }
+
+    /// Applies every pending migration for this engine.
+    pub async fn migrate(&self) -> Result<()> {
+        match self {
+            Db::Sqlite(pool) => SQLITE_MIGRATIONS.run(pool).await?,
+            Db::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await?,
+        }
+        Ok(())
+    }
+
+    pub async fn acquire(&self) -> Result<Conn> {
+        Ok(match self {
+            Db::Sqlite(pool) => Conn::Sqlite(pool.acquire().await?),
+            Db::Postgres(pool) => Conn::Postgres(pool.acquire().await?),
+        })
+    }
+
+    /// Starts a write transaction. On SQLite it takes the write lock up front
+    /// (`BEGIN IMMEDIATE`), so two writers queue instead of failing half-way.
+    pub async fn begin(&self) -> Result<Tx> {
+        Ok(match self {
+            Db::Sqlite(pool) => Tx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?),
+            Db::Postgres(pool) => Tx::Postgres(pool.begin().await?),
+        })
+    }
+
+    /// A cheap round trip, used by `/readyz`.
+    pub async fn ping(&self) -> Result<()> {
+        let mut conn = self.acquire().await?;
+        conn.exec().execute_raw("SELECT 1").await?;
+        Ok(())
+    }
+
+    /// The SQLite settings in force, printed at start-up so an operator can see them.
+    pub async fn sqlite_pragmas(&self) -> Result<Vec<(String, String)>> {
+        let Db::Sqlite(pool) = self else {
+            return Ok(Vec::new());
+        };
+        let mut conn = pool.acquire().await?;
+        let (journal_mode,): (String,) = sqlx::query_as("PRAGMA journal_mode")
+            .fetch_one(&mut *conn)
+            .await?;
+        let (synchronous,): (i64,) = sqlx::query_as("PRAGMA synchronous")
+            .fetch_one(&mut *conn)
+            .await?;
+        let (foreign_keys,): (i64,) = sqlx::query_as("PRAGMA foreign_keys")
+            .fetch_one(&mut *conn)
+            .await?;
+        let (busy_timeout,): (i64,) = sqlx::query_as("PRAGMA busy_timeout")
+            .fetch_one(&mut *conn)
+            .await?;
+        let synchronous = match synchronous {
+            0 => "OFF",
+            1 => "NORMAL",
+            2 => "FULL",
+            3 => "EXTRA",
+            _ => "?",
+        };
+        let out = vec![
+            ("journal_mode".to_owned(), journal_mode),
+            ("synchronous".to_owned(), synchronous.to_owned()),
+            ("foreign_keys".to_owned(), (foreign_keys == 1).to_string()),
+            ("busy_timeout".to_owned(), format!("{busy_timeout} ms")),
+        ];
+        Ok(out)
+    }
+
+    pub async fn close(&self) {
+        match self {
+            Db::Sqlite(pool) => pool.close().await,
+            Db::Postgres(pool) => pool.close().await,
+        }
+    }
+}
+
+/// One pooled connection.
+pub enum Conn {
+    Sqlite(PoolConnection<Sqlite>),
+    Postgres(PoolConnection<Postgres>),
+}
+
+impl Conn {
+    pub fn exec(&mut self) -> Exec<'_> {
+        match self {
+            Conn::Sqlite(c) => Exec::Sqlite(c),
+            Conn::Postgres(c) => Exec::Postgres(c),
+        }
+    }
+}
+
+/// An open transaction: commit it, or drop it to roll back.
+pub enum Tx {
+    Sqlite(sqlx::Transaction<'static, Sqlite>),
+    Postgres(sqlx::Transaction<'static, Postgres>),
+}
+
+impl Tx {
+    pub fn exec(&mut self) -> Exec<'_> {
+        match self {
+            Tx::Sqlite(t) => Exec::Sqlite(t),
+            Tx::Postgres(t) => Exec::Postgres(t),
+        }
+    }
+
+    pub async fn commit(self) -> Result<()> {
+        match self {
+            Tx::Sqlite(t) => t.commit().await?,
+            Tx::Postgres(t) => t.commit().await?,
+        }
+        Ok(())
+    }
+}
+
+/// Somewhere to run statements: a pooled connection or a transaction.
+pub enum Exec<'c> {
+    Sqlite(&'c mut SqliteConnection),
+    Postgres(&'c mut PgConnection),
+}
+
+impl Exec<'_> {
+    pub fn engine(&self) -> Engine {
+        match self {
+            Exec::Sqlite(_) => Engine::Sqlite,
+            Exec::Postgres(_) => Engine::Postgres,
+        }
+    }
+
+    pub async fn fetch_optional<T: Record, S: SqlxBinder>(
+        &mut self,
+        stmt: &S,
+    ) -> Result<Option<T>> {
+        Ok(match self {
+            Exec::Sqlite(c) => {
+                let (sql, values) = stmt.build_sqlx(SqliteQueryBuilder);
+                sqlx::query_as_with::<_, T, _>(AssertSqlSafe(sql), values)
+                    .fetch_optional(&mut **c)
+                    .await?
+            }
+            Exec::Postgres(c) => {
+                let (sql, values) = stmt.build_sqlx(PostgresQueryBuilder);
+                sqlx::query_as_with::<_, T, _>(AssertSqlSafe(sql), values)
+                    .fetch_optional(&mut **c)
+                    .await?
+            }
+        })
+    }
+
+    pub async fn fetch_one<T: Record, S: SqlxBinder>(&mut self, stmt: &S) -> Result<T> {
+        self.fetch_optional(stmt)
+            .await?
+            .ok_or_else(|| StoreError::Database(sqlx::Error::RowNotFound))
+    }
+
+    pub async fn fetch_all<T: Record, S: SqlxBinder>(&mut self, stmt: &S) -> Result<Vec<T>> {
+        Ok(match self {
+            Exec::Sqlite(c) => {
+                let (sql, values) = stmt.build_sqlx(SqliteQueryBuilder);
+                sqlx::query_as_with::<_, T, _>(AssertSqlSafe(sql), values)
+                    .fetch_all(&mut **c)
+                    .await?
+            }
+            Exec::Postgres(c) => {
+                let (sql, values) = stmt.build_sqlx(PostgresQueryBuilder);
+                sqlx::query_as_with::<_, T, _>(AssertSqlSafe(sql), values)
+                    .fetch_all(&mut **c)
+                    .await?
+            }
+        })
+    }
+
+    /// Runs a statement and returns the number of rows it touched.
+    pub async fn execute<S: SqlxBinder>(&mut self, stmt: &S) -> Result<u64> {
+        Ok(match self {
+            Exec::Sqlite(c) => {
+                let (sql, values) = stmt.build_sqlx(SqliteQueryBuilder);
+                sqlx::query_with(AssertSqlSafe(sql), values)
+                    .execute(&mut **c)
+                    .await?
+                    .rows_affected()
+            }
+            Exec::Postgres(c) => {
+                let (sql, values) = stmt.build_sqlx(PostgresQueryBuilder);
+                sqlx::query_with(AssertSqlSafe(sql), values)
+                    .execute(&mut **c)
+                    .await?
+                    .rows_affected()
+            }
+        })
+    }
+
+    /// Runs a constant statement that takes no parameters (and so cannot carry input).
+    pub async fn execute_raw(&mut self, sql: &'static str) -> Result<u64> {
+        Ok(match self {
+            Exec::Sqlite(c) => sqlx::query(sql).execute(&mut **c).await?.rows_affected(),
+            Exec::Postgres(c) => sqlx::query(sql).execute(&mut **c).await?.rows_affected(),
+        })
+    }
+
+    /// Runs a constant query on whichever engine this is, decoding rows into `T`.
+    pub async fn fetch_all_raw<T: Record>(
+        &mut self,
+        sqlite: &'static str,
+        postgres: &'static str,
+    ) -> Result<Vec<T>> {
+        Ok(match self {
+            Exec::Sqlite(c) => sqlx::query_as::<_, T>(sqlite).fetch_all(&mut **c).await?,
+            Exec::Postgres(c) => sqlx::query_as::<_, T>(postgres).fetch_all(&mut **c).await?,
+        })
+    }
+}

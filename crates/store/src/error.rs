@@ -1,0 +1,59 @@
+use thiserror::Error;
+
+/// Storage failures, sorted by what the caller can do about them.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    /// The database cannot be reached right now (down, restarting, pool exhausted, locked).
+    /// Callers answer 503 with `Retry-After`; the pool reconnects by itself.
+    #[error("the database is unavailable")]
+    Unavailable(#[source] sqlx::Error),
+    /// A unique key already holds this value.
+    #[error("a record with the same key already exists")]
+    Conflict(#[source] sqlx::Error),
+    /// A row refers to something that does not exist.
+    #[error("a referenced record does not exist")]
+    ForeignKey(#[source] sqlx::Error),
+    #[error("database error")]
+    Database(#[source] sqlx::Error),
+    #[error("migration failed")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// Stored data that our own code could not have written (a corrupt or tampered row).
+    #[error("stored data is invalid: {0}")]
+    Corrupt(String),
+    #[error("unsupported database URL (use sqlite://… or postgres://…)")]
+    UnsupportedUrl,
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(error: sqlx::Error) -> Self {
+        use sqlx::Error as E;
+        match &error {
+            E::PoolTimedOut | E::PoolClosed | E::Io(_) | E::Tls(_) | E::WorkerCrashed => {
+                StoreError::Unavailable(error)
+            }
+            E::Database(db) => {
+                if db.is_unique_violation() {
+                    return StoreError::Conflict(error);
+                }
+                if db.is_foreign_key_violation() {
+                    return StoreError::ForeignKey(error);
+                }
+                let code = db.code().unwrap_or_default();
+                // PostgreSQL class 08 (connection), 57P0x (shutdown, cannot connect now),
+                // SQLite 5/6 (busy, locked) all clear up by themselves.
+                if code.starts_with("08") || code.starts_with("57P") || code == "5" || code == "6" {
+                    StoreError::Unavailable(error)
+                } else {
+                    StoreError::Database(error)
+                }
+            }
+            _ => StoreError::Database(error),
+        }
+    }
+}
+
+impl StoreError {
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, StoreError::Unavailable(_))
+    }
+}

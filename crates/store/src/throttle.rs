@@ -1,0 +1,75 @@
+//! Failed sign-in counters, kept in the database so every server process sees the same
+//! counts. The rule that reads them lives in `linli_domain::auth::throttle`.
+
+use chrono::{DateTime, Utc};
+use linli_domain::auth::throttle::ThrottleState;
+use sea_query::{Expr, ExprTrait, LockType, OnConflict, Query};
+
+use crate::schema::LoginThrottle;
+use crate::{Exec, Result};
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    failures: i32,
+    window_started_at: DateTime<Utc>,
+    locked_until: Option<DateTime<Utc>>,
+}
+
+/// Reads a counter, locking its row on PostgreSQL so concurrent failures add up.
+pub async fn load(ex: &mut Exec<'_>, key: &str) -> Result<Option<ThrottleState>> {
+    let q = Query::select()
+        .columns([
+            LoginThrottle::Failures,
+            LoginThrottle::WindowStartedAt,
+            LoginThrottle::LockedUntil,
+        ])
+        .from(LoginThrottle::Table)
+        .and_where(Expr::col(LoginThrottle::ThrottleKey).eq(key))
+        .lock(LockType::Update)
+        .to_owned();
+    let row: Option<Row> = ex.fetch_optional(&q).await?;
+    Ok(row.map(|r| ThrottleState {
+        failures: u32::try_from(r.failures).unwrap_or(0),
+        window_started_at: r.window_started_at,
+        locked_until: r.locked_until,
+    }))
+}
+
+pub async fn save(ex: &mut Exec<'_>, key: &str, state: &ThrottleState) -> Result<()> {
+    let failures = i32::try_from(state.failures).unwrap_or(i32::MAX);
+    let q = Query::insert()
+        .into_table(LoginThrottle::Table)
+        .columns([
+            LoginThrottle::ThrottleKey,
+            LoginThrottle::Failures,
+            LoginThrottle::WindowStartedAt,
+            LoginThrottle::LockedUntil,
+        ])
+        .values_panic([
+            key.into(),
+            failures.into(),
+            state.window_started_at.into(),
+            state.locked_until.into(),
+        ])
+        .on_conflict(
+            OnConflict::column(LoginThrottle::ThrottleKey)
+                .update_columns([
+                    LoginThrottle::Failures,
+                    LoginThrottle::WindowStartedAt,
+                    LoginThrottle::LockedUntil,
+                ])
+                .to_owned(),
+        )
+        .to_owned();
+    ex.execute(&q).await?;
+    Ok(())
+}
+
+pub async fn clear(ex: &mut Exec<'_>, key: &str) -> Result<()> {
+    let q = Query::delete()
+        .from_table(LoginThrottle::Table)
+        .and_where(Expr::col(LoginThrottle::ThrottleKey).eq(key))
+        .to_owned();
+    ex.execute(&q).await?;
+    Ok(())
+}

@@ -1,0 +1,157 @@
+//! The JSON API under `/api/v1`, described by the OpenAPI document its handlers generate.
+
+pub mod auth;
+pub mod communities;
+pub mod me;
+pub mod ops;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, Request};
+use serde::de::DeserializeOwned;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::error::{ApiError, Problem};
+use crate::state::AppState;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Linli API", description = "Linli (邻里): running an acquaintance community. Errors are application/problem+json with a stable `code`."),
+    components(schemas(Problem)),
+    modifiers(&BearerAuth)
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The API routes and the OpenAPI document generated from them.
+pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(auth::login))
+        .routes(routes!(auth::logout))
+        .routes(routes!(me::me))
+        .routes(routes!(me::set_locale))
+        .routes(routes!(me::change_password))
+        .routes(routes!(me::start_totp))
+        .routes(routes!(me::confirm_totp))
+        .routes(routes!(communities::get_community))
+        .routes(routes!(communities::list_grids))
+        .routes(routes!(communities::get_grid))
+        .routes(routes!(communities::list_accounts))
+        .routes(routes!(communities::set_roles))
+        .routes(routes!(communities::disable_account))
+        .routes(routes!(communities::list_audit))
+        .routes(routes!(ops::healthz))
+        .routes(routes!(ops::readyz))
+        .split_for_parts()
+}
+
+/// A JSON body parsed into `T`, with every way it can be wrong mapped to its own code.
+/// Request types use `#[serde(deny_unknown_fields)]`, so a misspelt field is an error,
+/// not silently ignored.
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(value)) => Ok(ApiJson(value)),
+            Err(rejection) => Err(json_rejection(rejection)),
+        }
+    }
+}
+
+fn json_rejection(rejection: JsonRejection) -> ApiError {
+    let text = rejection.body_text();
+    match rejection {
+        JsonRejection::JsonDataError(_) => {
+            if text.contains("unknown field") {
+                ApiError::UnknownField(serde_message(&text))
+            } else if text.contains("missing field") {
+                ApiError::MissingField(serde_message(&text))
+            } else {
+                ApiError::InvalidType(serde_message(&text))
+            }
+        }
+        JsonRejection::JsonSyntaxError(_) => ApiError::MalformedJson(serde_message(&text)),
+        JsonRejection::MissingJsonContentType(_) => ApiError::UnsupportedMediaType,
+        JsonRejection::BytesRejection(_) if rejection_is_too_large(&text) => {
+            ApiError::PayloadTooLarge
+        }
+        _ => ApiError::BadRequest("the request body could not be read".to_owned()),
+    }
+}
+
+fn rejection_is_too_large(text: &str) -> bool {
+    text.contains("length limit") || text.contains("too large")
+}
+
+/// The serde part of axum's rejection text ("Failed to deserialize …: <serde message>").
+fn serde_message(text: &str) -> String {
+    let message = text.rsplit_once(": ").map(|(_, m)| m).unwrap_or(text);
+    message.chars().take(200).collect()
+}
+
+/// A path parameter; a malformed id gets a problem response, not axum's plain text.
+pub struct ApiPath<T>(pub T);
+
+impl<T, S> axum::extract::FromRequestParts<S> for ApiPath<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, ApiError> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(v)| ApiPath(v))
+            .map_err(|_| ApiError::BadRequest("the path holds an invalid id".to_owned()))
+    }
+}
+
+/// Query parameters; unknown or malformed ones get a problem response.
+pub struct ApiQuery<T>(pub T);
+
+impl<T, S> axum::extract::FromRequestParts<S> for ApiQuery<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, ApiError> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Query(v)| ApiQuery(v))
+            .map_err(|e| ApiError::BadRequest(serde_message(&e.body_text())))
+    }
+}
+
+/// Every list answers in this shape.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub total: u64,
+    /// Cursor for the next page, or null on the last one.
+    pub next: Option<String>,
+}

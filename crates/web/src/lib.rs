@@ -1,0 +1,81 @@
+//! Linli's HTTP layer: the JSON API, the web pages, sign-in and the gate in front of
+//! every action. Handlers parse, authorize, call the store, render: nothing else.
+
+pub mod api;
+pub mod assets;
+pub mod auth;
+pub mod context;
+pub mod crypto;
+pub mod error;
+pub mod i18n;
+pub mod middleware;
+pub mod pages;
+pub mod server;
+pub mod state;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+
+pub use state::{AppState, Settings};
+
+/// The whole application: API, OpenAPI document, pages, assets and operations endpoints,
+/// behind the CSRF guard and the observing middleware.
+pub fn app(state: AppState) -> Router {
+    let (api, openapi) = api::router();
+    let openapi_json = std::sync::Arc::new(openapi.to_pretty_json().unwrap_or_default());
+    let pages = Router::new()
+        .route("/", get(pages::home::home))
+        .route(
+            "/login",
+            get(pages::login::show_login).post(pages::login::submit_login),
+        )
+        .route(
+            "/login/totp",
+            get(pages::login::show_totp).post(pages::login::submit_totp),
+        )
+        .route("/logout", post(pages::login::logout))
+        .route("/language", post(pages::login::switch_language))
+        .route("/grids", get(pages::community::grids))
+        .route("/accounts", get(pages::community::accounts))
+        .route("/audit", get(pages::community::audit_log))
+        .route("/settings/security", get(pages::account::show))
+        .route("/settings/security/totp", post(pages::account::start_totp))
+        .route(
+            "/settings/security/totp/confirm",
+            post(pages::account::confirm_totp),
+        )
+        .route(
+            "/settings/security/password",
+            post(pages::account::change_password),
+        );
+    Router::new()
+        .merge(api)
+        .merge(pages)
+        .route("/metrics", get(api::ops::metrics))
+        .route(
+            "/api/openapi.json",
+            get(move || {
+                let json = openapi_json.clone();
+                async move {
+                    (
+                        [(axum::http::header::CONTENT_TYPE, "application/json")],
+                        (*json).clone(),
+                    )
+                }
+            }),
+        )
+        .route("/assets/{file}", get(assets::serve))
+        .fallback(middleware::not_found)
+        .method_not_allowed_fallback(|| async { error::ApiError::MethodNotAllowed })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::csrf::guard,
+        ))
+        .layer(DefaultBodyLimit::max(state.settings.body_limit))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::observe,
+        ))
+        .with_state(state)
+}

@@ -1,0 +1,77 @@
+//! What every handler shares: the database, the data key, settings and metrics.
+
+use std::ops::Deref;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use linli_store::Db;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+use crate::crypto::DataKey;
+
+/// Settings the HTTP layer needs, resolved by the binary from flags, environment and file.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Mark cookies `Secure`: set when Linli is reached over HTTPS (`--public-url https://…`).
+    pub secure_cookies: bool,
+    /// Take the client address from `X-Forwarded-For` (only behind a proxy you run).
+    pub trust_proxy: bool,
+    /// Longest time a request may run before it is answered 503.
+    pub request_timeout: Duration,
+    /// Longest time a client may take to send its request headers.
+    pub header_read_timeout: Duration,
+    /// Largest request body accepted, in bytes.
+    pub body_limit: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            secure_cookies: false,
+            trust_proxy: false,
+            request_timeout: Duration::from_secs(30),
+            header_read_timeout: Duration::from_secs(10),
+            body_limit: 64 * 1024,
+        }
+    }
+}
+
+pub struct StateInner {
+    pub db: Db,
+    pub data_key: DataKey,
+    pub settings: Settings,
+    pub metrics: PrometheusHandle,
+}
+
+#[derive(Clone)]
+pub struct AppState(Arc<StateInner>);
+
+impl Deref for AppState {
+    type Target = StateInner;
+    fn deref(&self) -> &StateInner {
+        &self.0
+    }
+}
+
+impl AppState {
+    pub fn new(db: Db, data_key: DataKey, settings: Settings) -> AppState {
+        AppState(Arc::new(StateInner {
+            db,
+            data_key,
+            settings,
+            metrics: metrics_handle(),
+        }))
+    }
+}
+
+/// The process-wide Prometheus recorder (installed once, however many servers a test starts).
+fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            PrometheusBuilder::new()
+                .install_recorder()
+                .expect("no other metrics recorder is installed")
+        })
+        .clone()
+}
