@@ -224,9 +224,12 @@ impl Principal {
             detail: serde_json::json!({ "action": format!("{action:?}") }),
         };
         audit::record(&state.db, &event, Utc::now()).await?;
+        // A collection in a community the caller has no part in is as invisible as a
+        // missing one: only members of the community learn that they lack a permission.
+        let member = authorize(&self.grants, Action::ReadCommunity, target).is_some();
         Err(match deny {
-            Deny::AsNotFound => ApiError::NotFound,
-            Deny::AsForbidden => ApiError::Forbidden,
+            Deny::AsForbidden if member => ApiError::Forbidden,
+            _ => ApiError::NotFound,
         })
     }
 }

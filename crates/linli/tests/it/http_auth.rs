@@ -1,0 +1,537 @@
+//! Signing in and out over the real HTTP server: tokens, sessions, revocation, second
+//! factor, throttling, the web login with CSRF, and the operations endpoints.
+
+use linli_domain::auth::Role;
+use linli_store::{check, tenancy};
+use linli_web::Settings;
+use serde_json::{Value, json};
+
+use crate::support::{PASSWORD, TestApp, TestDb, base32_decode, now_unix, problem, seed_world};
+
+async fn login(
+    app: &TestApp,
+    username: &str,
+    password: &str,
+    totp: Option<&str>,
+) -> reqwest::Response {
+    let mut body = json!({ "username": username, "password": password });
+    if let Some(code) = totp {
+        body["totp"] = json!(code);
+    }
+    app.client
+        .post(app.url("/api/v1/auth/login"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn token_login_me_logout_on_both_engines() {
+    for t in TestDb::all().await {
+        let world = seed_world(&t.db).await;
+        let app = TestApp::spawn(&t.db).await;
+        let token = app.token(world.username(Role::GridWorker)).await;
+        let me: Value = app.get("/api/v1/me", &token).await.json().await.unwrap();
+        assert_eq!(me["username"], "u-grid-worker", "{}", t.engine);
+        assert_eq!(me["roles"][0]["role"], "grid_worker");
+        assert_eq!(me["roles"][0]["community_id"], json!(world.a.id.0));
+        assert_eq!(me["roles"][0]["grid_ids"], json!([world.a.grids[0].0]));
+
+        let out = app
+            .client
+            .post(app.url("/api/v1/auth/logout"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(out.status(), 204);
+        let (status, body) = problem(app.get("/api/v1/me", &token).await).await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (401, Some("session_expired")),
+            "{}",
+            t.engine
+        );
+        assert!(check::run(&t.db).await.unwrap().is_ok());
+    }
+}
+
+#[tokio::test]
+async fn unknown_user_and_wrong_password_look_the_same() {
+    let t = TestDb::sqlite().await;
+    seed_world(&t.db).await;
+    let app = TestApp::spawn(&t.db).await;
+    let (s1, mut wrong) = problem(login(&app, "u-resident", "not the password", None).await).await;
+    let (s2, mut unknown) =
+        problem(login(&app, "nobody-here", "not the password", None).await).await;
+    wrong.as_object_mut().unwrap().remove("request_id");
+    unknown.as_object_mut().unwrap().remove("request_id");
+    assert_eq!((s1, s2), (401, 401));
+    assert_eq!(wrong, unknown);
+    assert_eq!(wrong["code"], "invalid_credentials");
+}
+
+#[tokio::test]
+async fn repeated_failures_lock_the_account_name_even_for_the_right_password() {
+    let t = TestDb::sqlite().await;
+    seed_world(&t.db).await;
+    let app = TestApp::spawn(&t.db).await;
+    for _ in 0..5 {
+        assert_eq!(
+            login(&app, "u-resident", "wrong password!", None)
+                .await
+                .status(),
+            401
+        );
+    }
+    let response = login(&app, "u-resident", PASSWORD, None).await;
+    let retry_after: u64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(retry_after > 0 && retry_after <= 15 * 60);
+    let (status, body) = problem(response).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (429, Some("login_throttled"))
+    );
+    // Unknown names are throttled the same way, so the lock reveals nothing either.
+    for _ in 0..5 {
+        login(&app, "ghost-user", "wrong password!", None).await;
+    }
+    assert_eq!(
+        login(&app, "ghost-user", "wrong password!", None)
+            .await
+            .status(),
+        429
+    );
+    // Other accounts are unaffected.
+    assert_eq!(login(&app, "u-auditor", PASSWORD, None).await.status(), 200);
+}
+
+#[tokio::test]
+async fn password_change_ends_every_session() {
+    let t = TestDb::sqlite().await;
+    seed_world(&t.db).await;
+    let app = TestApp::spawn(&t.db).await;
+    let first = app.token("u-volunteer").await;
+    let second = app.token("u-volunteer").await;
+    let change = |current: &str, new: &str| {
+        app.client
+            .post(app.url("/api/v1/me/password"))
+            .bearer_auth(&first)
+            .json(&json!({ "current_password": current, "new_password": new }))
+            .send()
+    };
+    let (status, body) = problem(
+        change("wrong current", "a brand new passphrase")
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, body["field"].as_str()),
+        (422, Some("current_password"))
+    );
+    let (status, body) = problem(change(PASSWORD, "password123").await.unwrap()).await;
+    assert_eq!(
+        (status, body["field"].as_str()),
+        (422, Some("new_password")),
+        "common passwords are refused"
+    );
+    assert_eq!(
+        change(PASSWORD, "a brand new passphrase")
+            .await
+            .unwrap()
+            .status(),
+        204
+    );
+    for token in [&first, &second] {
+        assert_eq!(app.get("/api/v1/me", token).await.status(), 401);
+    }
+    assert_eq!(
+        login(&app, "u-volunteer", PASSWORD, None).await.status(),
+        401
+    );
+    assert_eq!(
+        login(&app, "u-volunteer", "a brand new passphrase", None)
+            .await
+            .status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn role_change_and_disable_end_the_target_sessions() {
+    let t = TestDb::sqlite().await;
+    let world = seed_world(&t.db).await;
+    let app = TestApp::spawn(&t.db).await;
+    let admin = app.token("u-community-admin").await;
+    let staff_token = app.token("u-community-staff").await;
+    let staff_id = world
+        .accounts
+        .iter()
+        .find(|(r, _, _)| *r == Role::CommunityStaff)
+        .unwrap()
+        .2;
+    let path = format!(
+        "/api/v1/communities/{}/accounts/{}/roles",
+        world.a.id, staff_id
+    );
+    let response = app
+        .client
+        .put(app.url(&path))
+        .bearer_auth(&admin)
+        .json(&json!({ "roles": [{ "role": "grid_worker", "grids": [world.a.grids[1].0] }] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let view: Value = response.json().await.unwrap();
+    assert_eq!(view["roles"], json!(["grid_worker"]));
+    assert_eq!(
+        app.get("/api/v1/me", &staff_token).await.status(),
+        401,
+        "role change ends sessions"
+    );
+    let again = app.token("u-community-staff").await;
+    let me: Value = app.get("/api/v1/me", &again).await.json().await.unwrap();
+    assert_eq!(me["roles"][0]["grid_ids"], json!([world.a.grids[1].0]));
+
+    // A grid of another community cannot be assigned.
+    let bad = app
+        .client
+        .put(app.url(&path))
+        .bearer_auth(&admin)
+        .json(&json!({ "roles": [{ "role": "grid_worker", "grids": [world.b.grids[0].0] }] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(problem(bad).await.1["code"], "invalid_field");
+
+    let disable = format!(
+        "/api/v1/communities/{}/accounts/{}/disable",
+        world.a.id, staff_id
+    );
+    let response = app
+        .client
+        .post(app.url(&disable))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204);
+    assert_eq!(app.get("/api/v1/me", &again).await.status(), 401);
+    let (status, body) = problem(login(&app, "u-community-staff", PASSWORD, None).await).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (401, Some("invalid_credentials"))
+    );
+
+    let audit: Value = app
+        .get(
+            &format!("/api/v1/communities/{}/audit?limit=200", world.a.id),
+            &app.token("u-auditor").await,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let actions: Vec<&str> = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    for expected in [
+        "roles_changed",
+        "sessions_revoked",
+        "account_disabled",
+        "login_failed",
+        "login_succeeded",
+    ] {
+        assert!(
+            actions.contains(&expected),
+            "audit lacks {expected}: {actions:?}"
+        );
+    }
+    assert!(check::run(&t.db).await.unwrap().is_ok());
+}
+
+async fn enrol_totp(app: &TestApp, token: &str) -> Vec<u8> {
+    let started: Value = app
+        .client
+        .post(app.url("/api/v1/me/totp"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let url = started["otpauth_url"].as_str().unwrap();
+    let secret = url
+        .split("secret=")
+        .nth(1)
+        .unwrap()
+        .split('&')
+        .next()
+        .unwrap();
+    let secret = base32_decode(secret);
+    let code = linli_web::auth::totp::code_at(&secret, now_unix()).unwrap();
+    let response = app
+        .client
+        .post(app.url("/api/v1/me/totp/confirm"))
+        .bearer_auth(token)
+        .json(&json!({ "code": code }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204);
+    secret
+}
+
+#[tokio::test]
+async fn totp_second_factor_is_required_once_enrolled_and_codes_do_not_replay() {
+    let t = TestDb::sqlite().await;
+    seed_world(&t.db).await;
+    let app = TestApp::spawn(&t.db).await;
+    let token = app.token("u-community-staff").await;
+    let secret = enrol_totp(&app, &token).await;
+
+    let (status, body) = problem(login(&app, "u-community-staff", PASSWORD, None).await).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (401, Some("totp_required"))
+    );
+    // The enrolment already used the current step: wait for the next window's code.
+    let step = now_unix() / 30;
+    while now_unix() / 30 == step {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let code = linli_web::auth::totp::code_at(&secret, now_unix()).unwrap();
+    assert_eq!(
+        login(&app, "u-community-staff", PASSWORD, Some(&code))
+            .await
+            .status(),
+        200
+    );
+    let (status, body) =
+        problem(login(&app, "u-community-staff", PASSWORD, Some(&code)).await).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (401, Some("invalid_totp")),
+        "a code works once"
+    );
+    let (_, body) = problem(login(&app, "u-community-staff", PASSWORD, Some("000000")).await).await;
+    assert_eq!(body["code"], "invalid_totp");
+}
+
+#[tokio::test]
+async fn a_community_can_make_the_second_factor_mandatory_for_staff() {
+    let t = TestDb::sqlite().await;
+    let world = seed_world(&t.db).await;
+    {
+        let mut conn = t.db.acquire().await.unwrap();
+        tenancy::set_totp_required(&mut conn.exec(), world.a.id, true)
+            .await
+            .unwrap();
+    }
+    let app = TestApp::spawn(&t.db).await;
+    let staff = app.token("u-community-admin").await;
+    let me: Value = app.get("/api/v1/me", &staff).await.json().await.unwrap();
+    assert_eq!(me["totp_enrolment_required"], true);
+    let grids = format!("/api/v1/communities/{}/grids", world.a.id);
+    let (status, body) = problem(app.get(&grids, &staff).await).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (403, Some("totp_enrolment_required"))
+    );
+    enrol_totp(&app, &staff).await;
+    assert_eq!(app.get(&grids, &staff).await.status(), 200);
+    // Residents are not staff: no second factor asked of them.
+    let resident = app.token("u-resident").await;
+    let me: Value = app.get("/api/v1/me", &resident).await.json().await.unwrap();
+    assert_eq!(me["totp_enrolment_required"], false);
+}
+
+/// Pulls the CSRF token out of a page's hidden form field.
+fn csrf_from(html: &str) -> String {
+    let marker = "name=\"csrf\" value=\"";
+    let start = html.find(marker).expect("page has a CSRF field") + marker.len();
+    html[start..].split('"').next().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn web_login_sets_a_locked_down_cookie_and_every_form_needs_its_csrf_token() {
+    let t = TestDb::sqlite().await;
+    seed_world(&t.db).await;
+    let settings = Settings {
+        secure_cookies: true,
+        ..Settings::default()
+    };
+    let app = TestApp::spawn_with(&t.db, settings).await;
+    let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
+    let browser = reqwest::Client::builder()
+        .cookie_provider(jar.clone())
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    // reqwest's jar will not send Secure cookies over http; carry them by hand.
+    let page = browser
+        .get(app.url("/login"))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let pre_cookie = page
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|c| c.starts_with("linli_pre="))
+        .unwrap();
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        csp.contains("frame-ancestors 'none'") && !csp.contains("unsafe-inline"),
+        "{csp}"
+    );
+    assert_eq!(page.headers()["x-content-type-options"], "nosniff");
+    assert!(page.headers().contains_key("referrer-policy"));
+    let html = page.text().await.unwrap();
+    let csrf = csrf_from(&html);
+    let pre = pre_cookie.split(';').next().unwrap().to_owned();
+
+    let form = |csrf: &str| {
+        vec![
+            ("username", "u-community-admin".to_owned()),
+            ("password", PASSWORD.to_owned()),
+            ("csrf", csrf.to_owned()),
+        ]
+    };
+    let forged = browser
+        .post(app.url("/login"))
+        .header("cookie", &pre)
+        .header("accept", "text/html")
+        .form(&form("not-the-token"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 403, "wrong CSRF token is refused");
+
+    let response = browser
+        .post(app.url("/login"))
+        .header("cookie", &pre)
+        .form(&form(&csrf))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 303);
+    let session_cookie = response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|c| c.starts_with("linli_session="))
+        .unwrap();
+    for attribute in ["HttpOnly", "SameSite=Lax", "Secure", "Path=/"] {
+        assert!(
+            session_cookie.contains(attribute),
+            "{session_cookie} lacks {attribute}"
+        );
+    }
+    let session = session_cookie.split(';').next().unwrap().to_owned();
+    let home = browser
+        .get(app.url("/"))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(home.status(), 200);
+    let html = home.text().await.unwrap();
+    assert!(html.contains("u-community-admin"));
+    let session_csrf = csrf_from(&html);
+
+    // A cookie-authenticated JSON call needs the token too.
+    let me_json = browser
+        .post(app.url("/api/v1/auth/logout"))
+        .header("cookie", &session)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(problem(me_json).await.1["code"], "csrf_failed");
+
+    let logout = browser
+        .post(app.url("/logout"))
+        .header("cookie", &session)
+        .form(&[("csrf", session_csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(logout.status(), 303);
+    let after = browser
+        .get(app.url("/"))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        after.status(),
+        303,
+        "signed-out session goes back to the login page"
+    );
+    assert_eq!(after.headers()["location"], "/login");
+}
+
+#[tokio::test]
+async fn operations_endpoints_answer() {
+    let t = TestDb::sqlite().await;
+    let app = TestApp::spawn(&t.db).await;
+    let health = app.client.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+    assert!(health.headers().contains_key("x-request-id"));
+    assert_eq!(
+        app.client
+            .get(app.url("/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let metrics = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("http_requests_total"), "{metrics}");
+    let openapi: Value = app
+        .client
+        .get(app.url("/api/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(openapi["openapi"], "3.1.0");
+    for path in [
+        "/api/v1/auth/login",
+        "/api/v1/auth/logout",
+        "/api/v1/me",
+        "/api/v1/grids/{id}",
+    ] {
+        assert!(openapi["paths"][path].is_object(), "OpenAPI lacks {path}");
+    }
+}

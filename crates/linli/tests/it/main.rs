@@ -1,0 +1,12 @@
+//! Linli's integration tests: one binary (link time matters on two cores) with a module
+//! per area. Store scenarios run on SQLite and PostgreSQL; HTTP tests drive a real server.
+
+mod bad_input;
+mod browser;
+mod cli;
+mod contract;
+mod http_auth;
+mod matrix;
+mod migrations;
+mod resilience;
+mod support;

@@ -1,0 +1,239 @@
+//! The authorization matrix: every role × every endpoint × {own, other grid, sibling
+//! community, other district} against the real server. The expected table below is the
+//! specification, written out by hand; it grows with every module.
+
+use linli_domain::auth::Role;
+use reqwest::Method;
+
+use crate::support::{TestApp, TestDb, World, seed_world};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scope {
+    Own,
+    OtherGrid,
+    SiblingCommunity,
+    OtherDistrict,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Endpoint {
+    Me,
+    ReadCommunity,
+    ListGrids,
+    ReadGrid,
+    ListAccounts,
+    SetRoles,
+    Disable,
+    ReadAudit,
+}
+
+const ENDPOINTS: [Endpoint; 8] = [
+    Endpoint::Me,
+    Endpoint::ReadCommunity,
+    Endpoint::ListGrids,
+    Endpoint::ReadGrid,
+    Endpoint::ListAccounts,
+    Endpoint::SetRoles,
+    Endpoint::Disable,
+    Endpoint::ReadAudit,
+];
+
+const SCOPES: [Scope; 4] = [
+    Scope::Own,
+    Scope::OtherGrid,
+    Scope::SiblingCommunity,
+    Scope::OtherDistrict,
+];
+
+/// Which roles may use each endpoint inside their own community.
+fn allowed_roles(endpoint: Endpoint) -> &'static [Role] {
+    use Role::*;
+    match endpoint {
+        Endpoint::Me | Endpoint::ReadCommunity => &Role::ALL,
+        Endpoint::ListGrids | Endpoint::ReadGrid => &[
+            GridWorker,
+            CommunityStaff,
+            CommunityAdmin,
+            DistrictAdmin,
+            Auditor,
+        ],
+        Endpoint::ListAccounts => &[CommunityAdmin, DistrictAdmin, Auditor],
+        Endpoint::SetRoles | Endpoint::Disable => &[CommunityAdmin, DistrictAdmin],
+        Endpoint::ReadAudit => &[Auditor],
+    }
+}
+
+/// Denials of anything addressed by id look like "not found". A collection says
+/// "forbidden", but only to someone with a part in that community (every role in its own,
+/// the district administrator in the sibling): to anyone else it too is "not found".
+fn denial_status(role: Role, endpoint: Endpoint, scope: Scope) -> u16 {
+    let collection = matches!(
+        endpoint,
+        Endpoint::ListGrids | Endpoint::ListAccounts | Endpoint::ReadAudit
+    );
+    let member = match scope {
+        Scope::Own | Scope::OtherGrid => true,
+        Scope::SiblingCommunity => role == Role::DistrictAdmin,
+        Scope::OtherDistrict => false,
+    };
+    if collection && member { 403 } else { 404 }
+}
+
+fn success_status(endpoint: Endpoint) -> u16 {
+    match endpoint {
+        Endpoint::Disable => 204,
+        _ => 200,
+    }
+}
+
+/// The expected status for a role calling an endpoint on a scope.
+fn expected(role: Role, endpoint: Endpoint, scope: Scope) -> u16 {
+    let ok = success_status(endpoint);
+    if endpoint == Endpoint::Me {
+        return ok;
+    }
+    let denied = denial_status(role, endpoint, scope);
+    if !allowed_roles(endpoint).contains(&role) {
+        return denied;
+    }
+    match scope {
+        Scope::Own => ok,
+        // Only grid workers are held to their grids; the other grid is grid g2.
+        Scope::OtherGrid if role == Role::GridWorker && endpoint == Endpoint::ReadGrid => denied,
+        Scope::OtherGrid => ok,
+        // The district administrator's district holds the sibling community.
+        Scope::SiblingCommunity if role == Role::DistrictAdmin => ok,
+        Scope::SiblingCommunity | Scope::OtherDistrict => denied,
+    }
+}
+
+fn request(
+    world: &World,
+    endpoint: Endpoint,
+    scope: Scope,
+) -> (Method, String, Option<serde_json::Value>) {
+    let (community, grid, target) = match scope {
+        Scope::Own => (world.a.id, world.a.grids[0], world.targets[0]),
+        Scope::OtherGrid => (world.a.id, world.a.grids[1], world.targets[0]),
+        Scope::SiblingCommunity => (world.b.id, world.b.grids[0], world.targets[1]),
+        Scope::OtherDistrict => (world.c.id, world.c.grids[0], world.targets[2]),
+    };
+    match endpoint {
+        Endpoint::Me => (Method::GET, "/api/v1/me".into(), None),
+        Endpoint::ReadCommunity => (
+            Method::GET,
+            format!("/api/v1/communities/{community}"),
+            None,
+        ),
+        Endpoint::ListGrids => (
+            Method::GET,
+            format!("/api/v1/communities/{community}/grids"),
+            None,
+        ),
+        Endpoint::ReadGrid => (Method::GET, format!("/api/v1/grids/{grid}"), None),
+        Endpoint::ListAccounts => (
+            Method::GET,
+            format!("/api/v1/communities/{community}/accounts"),
+            None,
+        ),
+        Endpoint::SetRoles => (
+            Method::PUT,
+            format!("/api/v1/communities/{community}/accounts/{target}/roles"),
+            Some(serde_json::json!({ "roles": [{ "role": "resident" }] })),
+        ),
+        Endpoint::Disable => (
+            Method::POST,
+            format!("/api/v1/communities/{community}/accounts/{target}/disable"),
+            None,
+        ),
+        Endpoint::ReadAudit => (
+            Method::GET,
+            format!("/api/v1/communities/{community}/audit"),
+            None,
+        ),
+    }
+}
+
+#[tokio::test]
+async fn every_role_every_endpoint_every_scope() {
+    let t = TestDb::sqlite().await;
+    let world = seed_world(&t.db).await;
+    let app = TestApp::spawn(&t.db).await;
+    let mut failures = Vec::new();
+    let mut checked = 0;
+    for role in Role::ALL {
+        let token = app.token(world.username(role)).await;
+        for endpoint in ENDPOINTS {
+            for scope in SCOPES {
+                let (method, path, body) = request(&world, endpoint, scope);
+                let mut req = app
+                    .client
+                    .request(method, app.url(&path))
+                    .bearer_auth(&token);
+                if let Some(body) = body {
+                    req = req.json(&body);
+                }
+                let response = req.send().await.unwrap();
+                let got = response.status().as_u16();
+                let want = expected(role, endpoint, scope);
+                checked += 1;
+                if got != want {
+                    let text = response.text().await.unwrap_or_default();
+                    failures.push(format!(
+                        "{role} {endpoint:?} {scope:?}: want {want}, got {got} {text}"
+                    ));
+                }
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {checked} cells wrong:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+#[tokio::test]
+async fn denied_ids_look_exactly_like_missing_ones() {
+    let t = TestDb::sqlite().await;
+    let world = seed_world(&t.db).await;
+    let app = TestApp::spawn(&t.db).await;
+    let worker = app.token(world.username(Role::GridWorker)).await;
+    let missing = app
+        .get(&format!("/api/v1/grids/{}", uuid::Uuid::now_v7()), &worker)
+        .await;
+    let other_grid = app
+        .get(&format!("/api/v1/grids/{}", world.a.grids[1]), &worker)
+        .await;
+    let other_community = app
+        .get(&format!("/api/v1/grids/{}", world.c.grids[0]), &worker)
+        .await;
+    let strip = |mut v: serde_json::Value| {
+        v.as_object_mut().unwrap().remove("request_id");
+        v
+    };
+    let (a, b, c) = (
+        strip(missing.json().await.unwrap()),
+        strip(other_grid.json().await.unwrap()),
+        strip(other_community.json().await.unwrap()),
+    );
+    assert_eq!(a, b);
+    assert_eq!(a, c);
+    assert_eq!(a["status"], 404);
+    // A grid worker's list holds only their own grid.
+    let list: serde_json::Value = app
+        .get(
+            &format!("/api/v1/communities/{}/grids", world.a.id),
+            &worker,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["total"], 1);
+    assert_eq!(
+        list["items"][0]["id"],
+        serde_json::json!(world.a.grids[0].0)
+    );
+}

@@ -1,0 +1,432 @@
+//! Test harness: real databases (a temporary SQLite file, a fresh PostgreSQL database),
+//! a real HTTP server on a loopback port, and a seeded world of communities and accounts.
+
+use std::net::SocketAddr;
+use std::sync::LazyLock;
+
+use chrono::Utc;
+use linli_domain::auth::{NewPassword, Role, Username};
+use linli_domain::{AccountId, CommunityId, DistrictId, GridId};
+use linli_store::auth::{self as accounts, NewAccount};
+use linli_store::tenancy::{self, NewCommunity};
+use linli_store::{Db, registry};
+use linli_web::crypto::DataKey;
+use linli_web::{AppState, Settings};
+use serde_json::Value;
+
+/// Whether this run must exercise every engine and the browser (CI) or may skip them.
+pub fn ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+/// Skips (printing why) or, under CI, fails.
+pub fn skip_or_fail(what: &str, why: &str) {
+    if ci() {
+        panic!("{what} is required when CI=true, but {why}");
+    }
+    eprintln!("SKIPPED {what}: {why}");
+}
+
+fn pg_admin_url() -> String {
+    std::env::var("LINLI_TEST_PG")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+/// A database for one test, removed afterwards.
+pub struct TestDb {
+    #[allow(dead_code)]
+    pub url: String,
+    pub db: Db,
+    pub engine: &'static str,
+    _dir: Option<tempfile::TempDir>,
+    pg_name: Option<String>,
+}
+
+impl TestDb {
+    pub async fn sqlite() -> TestDb {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}", dir.path().join("linli.db").display());
+        let db = Db::connect(&url).await.expect("open sqlite");
+        db.migrate().await.expect("migrate sqlite");
+        TestDb {
+            url,
+            db,
+            engine: "sqlite",
+            _dir: Some(dir),
+            pg_name: None,
+        }
+    }
+
+    /// A fresh database on the local PostgreSQL server, or `None` (skipped) if there is none.
+    pub async fn postgres() -> Option<TestDb> {
+        let admin_url = pg_admin_url();
+        let admin = match tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            sqlx::PgPool::connect(&admin_url),
+        )
+        .await
+        {
+            Ok(Ok(pool)) => pool,
+            Ok(Err(e)) => {
+                skip_or_fail(
+                    "PostgreSQL tests",
+                    &format!("cannot connect to {admin_url}: {e}"),
+                );
+                return None;
+            }
+            Err(_) => {
+                skip_or_fail(
+                    "PostgreSQL tests",
+                    &format!("timed out connecting to {admin_url}"),
+                );
+                return None;
+            }
+        };
+        let name = format!("linli_t_{}", uuid::Uuid::now_v7().simple());
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&admin)
+            .await
+            .expect("create test database");
+        admin.close().await;
+        let url = match admin_url.rsplit_once('/') {
+            Some((base, _)) => format!("{base}/{name}"),
+            None => panic!("LINLI_TEST_PG must end in /database"),
+        };
+        let db = Db::connect(&url).await.expect("open postgres");
+        db.migrate().await.expect("migrate postgres");
+        Some(TestDb {
+            url,
+            db,
+            engine: "postgres",
+            _dir: None,
+            pg_name: Some(name),
+        })
+    }
+
+    /// SQLite, plus PostgreSQL when available (required under CI).
+    pub async fn all() -> Vec<TestDb> {
+        let mut dbs = vec![TestDb::sqlite().await];
+        if let Some(pg) = TestDb::postgres().await {
+            dbs.push(pg);
+        }
+        dbs
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let Some(name) = self.pg_name.take() else {
+            return;
+        };
+        // Drop cannot await, and the test's runtime is the one blocked here: finish on a
+        // thread with its own runtime. FORCE ends this test's pooled connections.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async move {
+                if let Ok(admin) = sqlx::PgPool::connect(&pg_admin_url()).await {
+                    let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                    )))
+                    .execute(&admin)
+                    .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// The password every seeded account shares, and its hash (hashed once: argon2 is slow on purpose).
+pub const PASSWORD: &str = "邻里守望 相助一家亲";
+static PASSWORD_HASH: LazyLock<String> = LazyLock::new(|| {
+    let user = Username::parse("seeded").unwrap();
+    linli_web::auth::password::hash_now(&NewPassword::parse(PASSWORD, &user).unwrap()).unwrap()
+});
+
+/// A seeded community with two grids.
+#[derive(Debug, Clone, Copy)]
+pub struct SeedCommunity {
+    pub id: CommunityId,
+    pub grids: [GridId; 2],
+}
+
+/// Two districts; the first holds communities `a` (home of every seeded role) and `b`, the
+/// second holds `c`. Each community has grids g1 and g2 and a `target` resident account.
+pub struct World {
+    #[allow(dead_code)]
+    pub district: DistrictId,
+    pub a: SeedCommunity,
+    pub b: SeedCommunity,
+    pub c: SeedCommunity,
+    /// Username of the account holding each role in community `a` (district admin: over the first district).
+    pub accounts: Vec<(Role, String, AccountId)>,
+    /// A resident of each community, for role and disable calls to aim at.
+    pub targets: [AccountId; 3],
+}
+
+impl World {
+    pub fn username(&self, role: Role) -> &str {
+        &self
+            .accounts
+            .iter()
+            .find(|(r, _, _)| *r == role)
+            .expect("seeded role")
+            .1
+    }
+}
+
+async fn seed_community(db: &Db, district: DistrictId, suffix: &str) -> SeedCommunity {
+    let now = Utc::now();
+    let mut tx = db.begin().await.unwrap();
+    let mut ex = tx.exec();
+    let sub = tenancy::ensure_subdistrict(
+        &mut ex,
+        district,
+        &format!("sub-{suffix}"),
+        &format!("{suffix}街道"),
+        now,
+    )
+    .await
+    .unwrap();
+    let new = NewCommunity {
+        subdistrict: sub,
+        code: suffix,
+        name: &format!("{suffix}社区"),
+        time_zone: "Asia/Shanghai",
+    };
+    let id = tenancy::create_community(&mut ex, &new, now).await.unwrap();
+    let g1 = registry::create_grid(&mut ex, id, "G1", "第一网格", now)
+        .await
+        .unwrap();
+    let g2 = registry::create_grid(&mut ex, id, "G2", "第二网格", now)
+        .await
+        .unwrap();
+    drop(ex);
+    tx.commit().await.unwrap();
+    SeedCommunity {
+        id,
+        grids: [g1, g2],
+    }
+}
+
+pub async fn add_account(db: &Db, username: &str, home: Option<CommunityId>) -> AccountId {
+    let id = AccountId::new();
+    let mut conn = db.acquire().await.unwrap();
+    let new = NewAccount {
+        id,
+        username,
+        display_name: username,
+        password_hash: &PASSWORD_HASH,
+        locale: "zh-CN",
+        home_community: home,
+    };
+    accounts::insert_account(&mut conn.exec(), &new, Utc::now())
+        .await
+        .unwrap();
+    id
+}
+
+pub async fn grant(
+    db: &Db,
+    community: CommunityId,
+    account: AccountId,
+    role: Role,
+    grids: &[GridId],
+) {
+    let mut conn = db.acquire().await.unwrap();
+    accounts::grant_role(
+        &mut conn.exec(),
+        community,
+        account,
+        role,
+        grids,
+        Utc::now(),
+    )
+    .await
+    .unwrap();
+}
+
+pub async fn seed_world(db: &Db) -> World {
+    let now = Utc::now();
+    let (d1, d2) = {
+        let mut conn = db.acquire().await.unwrap();
+        let mut ex = conn.exec();
+        (
+            tenancy::ensure_district(&mut ex, "D1", "第一区", now)
+                .await
+                .unwrap(),
+            tenancy::ensure_district(&mut ex, "D2", "第二区", now)
+                .await
+                .unwrap(),
+        )
+    };
+    let a = seed_community(db, d1, "a").await;
+    let b = seed_community(db, d1, "b").await;
+    let c = seed_community(db, d2, "c").await;
+    let mut accounts_out = Vec::new();
+    for role in Role::ALL {
+        let username = format!("u-{}", role.as_str().replace('_', "-"));
+        if role == Role::DistrictAdmin {
+            let id = add_account(db, &username, None).await;
+            let mut conn = db.acquire().await.unwrap();
+            accounts::grant_district_admin(&mut conn.exec(), d1, id, now)
+                .await
+                .unwrap();
+            accounts_out.push((role, username, id));
+        } else {
+            let id = add_account(db, &username, Some(a.id)).await;
+            let grids: Vec<GridId> = if role.is_grid_scoped() {
+                vec![a.grids[0]]
+            } else {
+                vec![]
+            };
+            grant(db, a.id, id, role, &grids).await;
+            accounts_out.push((role, username, id));
+        }
+    }
+    let mut targets = [AccountId::new(); 3];
+    for (i, community) in [a, b, c].iter().enumerate() {
+        let id = add_account(db, &format!("target-{i}"), Some(community.id)).await;
+        grant(db, community.id, id, Role::Resident, &[]).await;
+        targets[i] = id;
+    }
+    World {
+        district: d1,
+        a,
+        b,
+        c,
+        accounts: accounts_out,
+        targets,
+    }
+}
+
+/// A running server on a loopback port, stopped when dropped.
+pub struct TestApp {
+    pub base: String,
+    #[allow(dead_code)]
+    pub addr: SocketAddr,
+    #[allow(dead_code)]
+    pub db: Db,
+    pub client: reqwest::Client,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl TestApp {
+    pub async fn spawn(db: &Db) -> TestApp {
+        TestApp::spawn_with(db, Settings::default()).await
+    }
+
+    pub async fn spawn_with(db: &Db, settings: Settings) -> TestApp {
+        let state = AppState::new(
+            db.clone(),
+            DataKey::from_bytes(linli_web::crypto::random_bytes::<32>()),
+            settings.clone(),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let shutdown = async {
+                let _ = stopped.await;
+            };
+            linli_web::server::serve(listener, linli_web::app(state), &settings, shutdown)
+                .await
+                .unwrap();
+        });
+        TestApp {
+            base: format!("http://{addr}"),
+            addr,
+            db: db.clone(),
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            stop: Some(stop),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Signs in through the API and returns the bearer token.
+    pub async fn token(&self, username: &str) -> String {
+        let response = self
+            .client
+            .post(self.url("/api/v1/auth/login"))
+            .json(&serde_json::json!({ "username": username, "password": PASSWORD }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "login as {username}");
+        response.json::<Value>().await.unwrap()["token"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// Reads a problem response and checks its shape.
+pub async fn problem(response: reqwest::Response) -> (u16, Value) {
+    let status = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    let body: Value = response.json().await.expect("problem body is JSON");
+    assert_eq!(content_type, "application/problem+json", "{body}");
+    assert_eq!(body["status"].as_u64(), Some(u64::from(status)));
+    assert!(
+        body["code"].is_string() && body["request_id"].is_string(),
+        "{body}"
+    );
+    (status, body)
+}
+
+/// Decodes RFC 4648 base32 (as in otpauth URLs).
+pub fn base32_decode(text: &str) -> Vec<u8> {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let mut out = Vec::new();
+    let (mut buffer, mut bits) = (0u32, 0);
+    for c in text.bytes().filter(|c| *c != b'=' && *c != b' ') {
+        let v = ALPHABET
+            .iter()
+            .position(|a| *a == c.to_ascii_uppercase())
+            .expect("base32") as u32;
+        buffer = (buffer << 5) | v;
+        bits += 5;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((buffer >> bits) as u8);
+        }
+    }
+    out
+}
+
+pub fn now_unix() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
