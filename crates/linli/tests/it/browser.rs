@@ -1,1 +1,261 @@
-//! (filled in below)
+//! The web shell in a real browser (headless Chromium through chromedriver): sign in as a
+//! community administrator, see the home page, switch language (remembered per account),
+//! sign out. Screenshots at phone and desktop sizes go to target/screenshots/.
+
+use std::net::TcpListener as StdListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use linli_domain::auth::Role;
+
+use crate::support::{TestApp, TestDb, skip_or_fail};
+
+struct Driver(Child);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn find_on_path(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .map(|dir| Path::new(dir).join(name))
+        .find(|p| p.is_file())
+}
+
+fn screenshots_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+async fn start_browser() -> Option<(Driver, Client)> {
+    let Some(chromedriver) = find_on_path("chromedriver") else {
+        skip_or_fail(
+            "browser tests",
+            "chromedriver is not installed (apt-get install chromium chromium-driver)",
+        );
+        return None;
+    };
+    let port = StdListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let driver = Driver(
+        Command::new(chromedriver)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver starts"),
+    );
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        serde_json::json!({
+            "binary": find_on_path("chromium").unwrap_or_else(|| PathBuf::from("/usr/bin/chromium")),
+            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                     "--disable-component-update", "--disable-dev-shm-usage", "--no-first-run", "--disable-sync",
+                     "--window-size=390,844", "--lang=zh-CN"],
+            // Chinese first, as for most Linli users; the language switch is tested below.
+            "prefs": { "intl.accept_languages": "zh-CN,zh" }
+        }),
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        match ClientBuilder::native()
+            .capabilities(caps.clone())
+            .connect(&format!("http://127.0.0.1:{port}"))
+            .await
+        {
+            Ok(client) => return Some((driver, client)),
+            Err(error) if Instant::now() > deadline => {
+                panic!("cannot start a browser session: {error}")
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    }
+}
+
+async fn shot(client: &Client, name: &str) {
+    let png = client.screenshot().await.unwrap();
+    std::fs::write(screenshots_dir().join(format!("{name}.png")), png).unwrap();
+}
+
+async fn text_of(client: &Client, css: &str) -> String {
+    client
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+async fn sign_in(client: &Client, app: &TestApp, username: &str, password: &str) {
+    client.goto(&app.url("/login")).await.unwrap();
+    client
+        .find(Locator::Id("username"))
+        .await
+        .unwrap()
+        .send_keys(username)
+        .await
+        .unwrap();
+    client
+        .find(Locator::Id("password"))
+        .await
+        .unwrap()
+        .send_keys(password)
+        .await
+        .unwrap();
+    client
+        .find(Locator::Css("[data-testid=login-submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    client
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css("[data-testid=greeting]"))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn community_admin_signs_in_switches_language_and_signs_out() {
+    let Some((_driver, client)) = start_browser().await else {
+        return;
+    };
+    let t = TestDb::sqlite().await;
+    let logins = linli::demo::generate(&t.db).await.unwrap();
+    let admin = logins
+        .iter()
+        .find(|l| l.role == Role::CommunityAdmin)
+        .unwrap();
+    let app = TestApp::spawn(&t.db).await;
+
+    client.set_window_size(390, 844).await.unwrap();
+    client.goto(&app.url("/login")).await.unwrap();
+    assert_eq!(client.title().await.unwrap(), "登录邻里 · 邻里");
+    shot(&client, "login-phone").await;
+
+    // A wrong password is refused with a message next to the form.
+    client
+        .find(Locator::Id("username"))
+        .await
+        .unwrap()
+        .send_keys(&admin.username)
+        .await
+        .unwrap();
+    client
+        .find(Locator::Id("password"))
+        .await
+        .unwrap()
+        .send_keys("not the password")
+        .await
+        .unwrap();
+    client
+        .find(Locator::Css("[data-testid=login-submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    assert_eq!(text_of(&client, "#login-error").await, "用户名或密码错误。");
+
+    sign_in(&client, &app, &admin.username, &admin.password).await;
+    assert_eq!(
+        text_of(&client, "[data-testid=greeting]").await,
+        "您好，林海"
+    );
+    assert!(client.source().await.unwrap().contains("社区管理员"));
+    shot(&client, "home-phone").await;
+
+    client
+        .find(Locator::Css("[data-testid=lang-en]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    client
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css("html[lang=en]"))
+        .await
+        .unwrap();
+    assert_eq!(
+        text_of(&client, "[data-testid=greeting]").await,
+        "Hello, 林海"
+    );
+    shot(&client, "home-phone-en").await;
+
+    client.set_window_size(1440, 900).await.unwrap();
+    shot(&client, "home-desktop-en").await;
+    client.goto(&app.url("/accounts")).await.unwrap();
+    assert!(client.source().await.unwrap().contains("demo-grid-worker"));
+    shot(&client, "accounts-desktop-en").await;
+
+    // Every resource the pages loaded came from this server.
+    let urls = client
+        .execute(
+            "return performance.getEntriesByType('resource').map(e => e.name)",
+            vec![],
+        )
+        .await
+        .unwrap();
+    for url in urls.as_array().unwrap() {
+        assert!(
+            url.as_str().unwrap().starts_with(&app.base),
+            "page loaded {url} from elsewhere"
+        );
+    }
+
+    client
+        .find(Locator::Css("[data-testid=logout]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    client
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_url(&url::Url::parse(&app.url("/login")).unwrap())
+        .await
+        .unwrap();
+
+    // The language was remembered on the account, not just in this browser.
+    client.delete_all_cookies().await.unwrap();
+    sign_in(&client, &app, &admin.username, &admin.password).await;
+    assert_eq!(
+        text_of(&client, "[data-testid=greeting]").await,
+        "Hello, 林海"
+    );
+    client
+        .find(Locator::Css("[data-testid=lang-zh]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    client
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css("html[lang=zh-CN]"))
+        .await
+        .unwrap();
+    shot(&client, "home-desktop").await;
+    client.close().await.unwrap();
+}

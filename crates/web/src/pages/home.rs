@@ -129,7 +129,7 @@ pub async fn home(
             community.as_ref().map(|(_, c)| c.community_name.clone()),
             "/",
         ),
-        greeting: format!("{}{}", t.t("home.hello"), principal.display_name),
+        greeting: t.t("home.hello").replace("{name}", &principal.display_name),
         place,
         roles: roles.iter().map(|r| t.role(r)).collect(),
         role_notes,
