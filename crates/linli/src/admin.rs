@@ -9,7 +9,8 @@ use linli_domain::{AccountId, CommunityId, GridId};
 use linli_store::audit::{self, AuditEvent};
 use linli_store::auth::{self as accounts, AccountRow, NewAccount};
 use linli_store::tenancy::{self, NewCommunity};
-use linli_store::{Db, Exec, StoreError, registry, sessions};
+use linli_store::{Db, Exec, StoreError, registry};
+use linli_web::auth::login::revoke_everywhere;
 use linli_web::auth::password;
 
 /// The levels above a new community and the community itself, by code and name.
@@ -24,6 +25,7 @@ pub struct CommunitySpec<'a> {
 fn cli_event(
     community: Option<CommunityId>,
     action: &str,
+    object_type: &str,
     object_id: Option<String>,
     detail: serde_json::Value,
 ) -> AuditEvent {
@@ -33,7 +35,7 @@ fn cli_event(
         actor_ip: None,
         request_id: None,
         action: action.to_owned(),
-        object_type: "account".to_owned(),
+        object_type: object_type.to_owned(),
         object_id,
         outcome: "success".to_owned(),
         detail,
@@ -65,7 +67,17 @@ pub async fn ensure_community(db: &Db, spec: &CommunitySpec<'_>) -> anyhow::Resu
                 name: spec.community.1,
                 time_zone: "Asia/Shanghai",
             };
-            tenancy::create_community(&mut ex, &new, now).await?
+            let id = tenancy::create_community(&mut ex, &new, now).await?;
+            let detail = serde_json::json!({ "via": "cli", "code": spec.community.0 });
+            let event = cli_event(
+                Some(id),
+                "community_created",
+                "community",
+                Some(id.to_string()),
+                detail,
+            );
+            audit::append(&mut ex, &event, now).await?;
+            id
         }
     };
     for (code, name) in &spec.grids {
@@ -73,10 +85,18 @@ pub async fn ensure_community(db: &Db, spec: &CommunitySpec<'_>) -> anyhow::Resu
             .await?
             .is_none()
         {
-            registry::create_grid(&mut ex, community, code, name, now).await?;
+            let grid = registry::create_grid(&mut ex, community, code, name, now).await?;
+            let detail = serde_json::json!({ "via": "cli", "code": code });
+            let event = cli_event(
+                Some(community),
+                "grid_created",
+                "grid",
+                Some(grid.to_string()),
+                detail,
+            );
+            audit::append(&mut ex, &event, now).await?;
         }
     }
-    drop(ex);
     tx.commit().await?;
     Ok(community)
 }
@@ -175,11 +195,16 @@ pub async fn add_user(
         serde_json::json!({ "via": "cli", "username": username.as_str(), "role": role.as_str() });
     audit::append(
         &mut ex,
-        &cli_event(home, "account_created", Some(id.to_string()), detail),
+        &cli_event(
+            home,
+            "account_created",
+            "account",
+            Some(id.to_string()),
+            detail,
+        ),
         now,
     )
     .await?;
-    drop(ex);
     tx.commit().await?;
     Ok(id)
 }
@@ -212,16 +237,16 @@ pub async fn set_password(
     let mut tx = db.begin().await?;
     let mut ex = tx.exec();
     accounts::set_password_hash(&mut ex, account.account_id(), &hash, now).await?;
-    let revoked = sessions::revoke_all_sessions(&mut ex, account.account_id(), now).await?;
     let home = account.home_community_id.map(CommunityId);
-    let detail = serde_json::json!({ "via": "cli", "sessions_revoked": revoked });
-    audit::append(
-        &mut ex,
-        &cli_event(home, "password_reset", Some(account.id.to_string()), detail),
-        now,
-    )
-    .await?;
-    drop(ex);
+    let event = cli_event(
+        home,
+        "password_reset",
+        "account",
+        Some(account.id.to_string()),
+        serde_json::json!({ "via": "cli" }),
+    );
+    audit::append(&mut ex, &event, now).await?;
+    let revoked = revoke_everywhere(&mut ex, &account, None, "password_reset", now).await?;
     tx.commit().await.context("saving the new password")?;
     Ok(revoked)
 }
@@ -233,21 +258,38 @@ pub async fn disable_user(db: &Db, username: &Username) -> anyhow::Result<u64> {
     let mut tx = db.begin().await?;
     let mut ex = tx.exec();
     accounts::set_disabled(&mut ex, account.account_id(), Some(now)).await?;
-    let revoked = sessions::revoke_all_sessions(&mut ex, account.account_id(), now).await?;
     let home = account.home_community_id.map(CommunityId);
-    let detail = serde_json::json!({ "via": "cli", "sessions_revoked": revoked });
-    audit::append(
-        &mut ex,
-        &cli_event(
-            home,
-            "account_disabled",
-            Some(account.id.to_string()),
-            detail,
-        ),
-        now,
-    )
-    .await?;
-    drop(ex);
+    let event = cli_event(
+        home,
+        "account_disabled",
+        "account",
+        Some(account.id.to_string()),
+        serde_json::json!({ "via": "cli" }),
+    );
+    audit::append(&mut ex, &event, now).await?;
+    let revoked = revoke_everywhere(&mut ex, &account, None, "account_disabled", now).await?;
     tx.commit().await?;
     Ok(revoked)
+}
+
+/// Makes a second factor mandatory (or optional again) for a community's staff.
+pub async fn set_totp_required(db: &Db, code: &str, required: bool) -> anyhow::Result<()> {
+    let now = Utc::now();
+    let mut tx = db.begin().await?;
+    let mut ex = tx.exec();
+    let ctx = tenancy::community_by_code(&mut ex, code)
+        .await?
+        .ok_or_else(|| anyhow!("no community with code {code:?}"))?;
+    tenancy::set_totp_required(&mut ex, ctx.community(), required).await?;
+    let detail = serde_json::json!({ "via": "cli", "required": required });
+    let event = cli_event(
+        Some(ctx.community()),
+        "totp_requirement_changed",
+        "community",
+        Some(ctx.community_id.to_string()),
+        detail,
+    );
+    audit::append(&mut ex, &event, now).await?;
+    tx.commit().await?;
+    Ok(())
 }

@@ -130,7 +130,7 @@ pub fn write_logins(dir: &Path, logins: &[DemoLogin]) -> anyhow::Result<PathBuf>
 /// The logins as a table for the terminal.
 pub fn print_logins(logins: &[DemoLogin], file: &Path) {
     println!("Demo logins (also in {}):", file.display());
-    println!("  {:<20} {:<22} {}", "role", "username", "password");
+    println!("  {:<20} {:<22} password", "role", "username");
     for l in logins {
         println!(
             "  {:<20} {:<22} {}",

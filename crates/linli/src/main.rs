@@ -120,10 +120,10 @@ enum CommunityCommand {
     /// Example: linli community add --district 440310 坪山区 --subdistrict 440310001 坪山街道 --code xinhe --name 新和社区 --grid XH-01=新和第一网格
     Add {
         /// District code and name.
-        #[arg(long, num_args = 2, value_names = ["CODE", "NAME"])]
+        #[arg(long, num_args = 2, required = true, value_names = ["CODE", "NAME"])]
         district: Vec<String>,
         /// Subdistrict code and name.
-        #[arg(long, num_args = 2, value_names = ["CODE", "NAME"])]
+        #[arg(long, num_args = 2, required = true, value_names = ["CODE", "NAME"])]
         subdistrict: Vec<String>,
         /// Community code (short, unique), e.g. xinhe.
         #[arg(long)]
@@ -452,12 +452,7 @@ async fn run_community(db: &Db, cmd: CommunityCommand) -> anyhow::Result<()> {
             println!("community {code} ({name}) id {id}");
         }
         CommunityCommand::RequireTotp { code, setting } => {
-            let mut conn = db.acquire().await?;
-            let mut ex = conn.exec();
-            let ctx = tenancy::community_by_code(&mut ex, &code)
-                .await?
-                .with_context(|| format!("no community with code {code:?}"))?;
-            tenancy::set_totp_required(&mut ex, ctx.community(), setting == "on").await?;
+            admin::set_totp_required(db, &code, setting == "on").await?;
             println!(
                 "second factor for staff of {code}: {}",
                 if setting == "on" {

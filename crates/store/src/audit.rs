@@ -224,8 +224,24 @@ pub async fn verify_chains(ex: &mut Exec<'_>) -> Result<(u64, Vec<ChainBreak>)> 
         .from(AuditChainHeads::Table)
         .to_owned();
     let heads: Vec<(Uuid, i64, Vec<u8>)> = ex.fetch_all(&heads_q).await?;
+    let chains_q = Query::select()
+        .distinct()
+        .column(AuditLog::CommunityId)
+        .from(AuditLog::Table)
+        .to_owned();
+    let chains: Vec<(Uuid,)> = ex.fetch_all(&chains_q).await?;
     let mut checked = 0u64;
     let mut breaks = Vec::new();
+    // Entries whose chain has no head were cut loose from the chain they belonged to.
+    for (chain,) in &chains {
+        if !heads.iter().any(|(c, _, _)| c == chain) {
+            breaks.push(ChainBreak {
+                chain: *chain,
+                seq: 0,
+                problem: "entries exist but the chain head is missing".to_owned(),
+            });
+        }
+    }
     for (chain, head_seq, head_hash) in heads {
         let mut expected_seq = 1i64;
         let mut prev_hash = vec![0u8; 32];

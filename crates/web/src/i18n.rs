@@ -32,7 +32,8 @@ impl Tr {
         Tr { locale }
     }
 
-    /// The text for `key`; a missing key shows itself, which the unit test prevents.
+    /// The text for `key`; a missing key shows "?" and logs a warning (the unit tests keep
+    /// both files complete).
     pub fn t(&self, key: &str) -> &'static str {
         let table = match self.locale {
             Locale::ZhCn => &*ZH_CN,

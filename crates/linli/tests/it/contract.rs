@@ -48,7 +48,6 @@ async fn accounts_and_grants_round_trip() {
             }
         );
         assert!(!grants.totp_required);
-        drop(ex);
         drop(conn);
 
         let dup = add_account_result(&t.db, "u-grid-worker").await;
@@ -359,5 +358,37 @@ async fn tenancy_lookups_and_idempotent_setup() {
                 .unwrap()
                 .is_none()
         );
+    }
+}
+
+#[tokio::test]
+async fn audit_chain_heads_cannot_be_removed_or_rewound() {
+    for t in TestDb::all().await {
+        let world = seed_world(&t.db).await;
+        audit::record(&t.db, &event(Some(world.a.id), "one"), Utc::now())
+            .await
+            .unwrap();
+        audit::record(&t.db, &event(Some(world.a.id), "two"), Utc::now())
+            .await
+            .unwrap();
+        assert!(
+            raw(&t.db, "DELETE FROM audit_chain_heads").await.is_err(),
+            "{}: heads cannot be deleted",
+            t.engine
+        );
+        assert!(
+            raw(&t.db, "UPDATE audit_chain_heads SET seq = 1")
+                .await
+                .is_err(),
+            "{}: heads cannot be rewound",
+            t.engine
+        );
+        if let Db::Postgres(_) = &t.db {
+            assert!(
+                raw(&t.db, "TRUNCATE audit_log").await.is_err(),
+                "the log cannot be truncated"
+            );
+        }
+        assert!(check::run(&t.db).await.unwrap().is_ok());
     }
 }

@@ -447,6 +447,15 @@ async fn web_login_sets_a_locked_down_cookie_and_every_form_needs_its_csrf_token
         );
     }
     let session = session_cookie.split(';').next().unwrap().to_owned();
+    // Once signed in, only the session's own token counts: the sign-in form's will not do.
+    let with_pre_token = browser
+        .post(app.url("/logout"))
+        .header("cookie", format!("{session}; {pre}"))
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(with_pre_token.status(), 403);
     let home = browser
         .get(app.url("/"))
         .header("cookie", &session)
@@ -534,4 +543,91 @@ async fn operations_endpoints_answer() {
     ] {
         assert!(openapi["paths"][path].is_object(), "OpenAPI lacks {path}");
     }
+}
+
+#[tokio::test]
+async fn administrators_cannot_appoint_auditors_change_their_own_roles_or_disable_beyond_their_reach()
+ {
+    let t = TestDb::sqlite().await;
+    let world = seed_world(&t.db).await;
+    let app = TestApp::spawn(&t.db).await;
+    let admin = app.token("u-community-admin").await;
+    let admin_id = world
+        .accounts
+        .iter()
+        .find(|(r, _, _)| *r == Role::CommunityAdmin)
+        .unwrap()
+        .2;
+    let roles = |account: uuid::Uuid| {
+        format!(
+            "/api/v1/communities/{}/accounts/{account}/roles",
+            world.a.id
+        )
+    };
+    let put = |path: String, token: String, body: Value| {
+        let client = app.client.clone();
+        async move {
+            client
+                .put(path)
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let auditor = json!({ "roles": [{ "role": "auditor" }] });
+    let (status, body) = problem(
+        put(
+            app.url(&roles(world.targets[0].0)),
+            admin.clone(),
+            auditor.clone(),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (403, Some("forbidden")),
+        "separation of duties"
+    );
+    let (status, body) = problem(
+        put(
+            app.url(&roles(admin_id.0)),
+            admin.clone(),
+            json!({ "roles": [] }),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (409, Some("cannot_change_own_roles"))
+    );
+    let district = app.token("u-district-admin").await;
+    assert_eq!(
+        put(app.url(&roles(world.targets[0].0)), district, auditor)
+            .await
+            .status(),
+        200
+    );
+
+    // target-0 now also becomes a resident of community b: disabling it would reach beyond a.
+    crate::support::grant(&t.db, world.b.id, world.targets[0], Role::Resident, &[]).await;
+    let disable = format!(
+        "/api/v1/communities/{}/accounts/{}/disable",
+        world.a.id, world.targets[0]
+    );
+    let response = app
+        .client
+        .post(app.url(&disable))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = problem(response).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (409, Some("account_spans_communities"))
+    );
 }

@@ -24,7 +24,9 @@ pub fn skip_or_fail(what: &str, why: &str) {
     if ci() {
         panic!("{what} is required when CI=true, but {why}");
     }
-    eprintln!("SKIPPED {what}: {why}");
+    // Written past the test harness's output capture so the reason shows in every run.
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "SKIPPED {what}: {why}");
 }
 
 fn pg_admin_url() -> String {
@@ -204,7 +206,6 @@ async fn seed_community(db: &Db, district: DistrictId, suffix: &str) -> SeedComm
     let g2 = registry::create_grid(&mut ex, id, "G2", "第二网格", now)
         .await
         .unwrap();
-    drop(ex);
     tx.commit().await.unwrap();
     SeedCommunity {
         id,

@@ -133,3 +133,23 @@ $$;
 
 CREATE TRIGGER audit_log_no_update_or_delete BEFORE UPDATE OR DELETE ON audit_log
     FOR EACH ROW EXECUTE FUNCTION audit_log_append_only();
+
+CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log
+    FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only();
+
+-- A chain's head only moves forward and is never removed, so a chain cannot be rewound
+-- or hidden from `linli check`.
+CREATE FUNCTION audit_chain_heads_forward_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP <> 'UPDATE' OR NEW.seq <= OLD.seq OR NEW.community_id <> OLD.community_id THEN
+        RAISE EXCEPTION 'audit chain heads only move forward';
+    END IF;
+    RETURN NEW;
+END;
+$$;
+
+CREATE TRIGGER audit_chain_heads_guard BEFORE UPDATE OR DELETE ON audit_chain_heads
+    FOR EACH ROW EXECUTE FUNCTION audit_chain_heads_forward_only();
+
+CREATE TRIGGER audit_chain_heads_no_truncate BEFORE TRUNCATE ON audit_chain_heads
+    FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only();

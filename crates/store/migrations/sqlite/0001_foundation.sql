@@ -134,3 +134,16 @@ CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
 BEGIN
     SELECT RAISE(ABORT, 'audit_log is append-only');
 END;
+
+-- A chain's head only moves forward and is never removed, so a chain cannot be rewound
+-- or hidden from `linli check`.
+CREATE TRIGGER audit_chain_heads_no_delete BEFORE DELETE ON audit_chain_heads
+BEGIN
+    SELECT RAISE(ABORT, 'audit chain heads cannot be deleted');
+END;
+
+CREATE TRIGGER audit_chain_heads_forward_only BEFORE UPDATE ON audit_chain_heads
+WHEN NEW.seq <= OLD.seq OR NEW.community_id IS NOT OLD.community_id
+BEGIN
+    SELECT RAISE(ABORT, 'audit chain heads only move forward');
+END;

@@ -247,6 +247,12 @@ pub async fn set_roles(
         .authorize(&state, Action::ChangeRoles, &target, Deny::AsNotFound)
         .await?;
     let account = member_of(&state, community, AccountId(account_id)).await?;
+    if account.id == principal.account_id.0 {
+        return Err(ApiError::Conflict {
+            code: "cannot_change_own_roles",
+            message: "ask another administrator to change your own roles".to_owned(),
+        });
+    }
     let wanted = parse_assignments(&state, community, &body.roles).await?;
 
     let now = Utc::now();
@@ -259,6 +265,13 @@ pub async fn set_roles(
         .filter(|g| grant_community(g) == Some(community))
         .map(|g| g.role)
         .collect();
+    // Separation of duties: whoever administers accounts does not also appoint the people
+    // who audit them. Only a district administrator grants or withdraws the auditor role.
+    let auditor_changes =
+        before.contains(&Role::Auditor) != wanted.iter().any(|(r, _)| *r == Role::Auditor);
+    if auditor_changes && !principal.district_ids().contains(&target.district_id) {
+        return Err(ApiError::Forbidden);
+    }
     for role in &before {
         if !wanted.iter().any(|(r, _)| r == role) {
             accounts::revoke_role(&mut ex, community, account.account_id(), *role).await?;
@@ -290,7 +303,6 @@ pub async fn set_roles(
         now,
     )
     .await?;
-    drop(ex);
     tx.commit().await?;
 
     let view = account_views(&state, community)
@@ -372,6 +384,13 @@ pub async fn disable_account(
         .authorize(&state, Action::DisableAccount, &target, Deny::AsNotFound)
         .await?;
     let account = member_of(&state, community, AccountId(account_id)).await?;
+    if spans_other_communities(&state, &principal, &target, account.account_id()).await? {
+        return Err(ApiError::Conflict {
+            code: "account_spans_communities",
+            message: "the account holds roles beyond your reach; ask a district administrator"
+                .to_owned(),
+        });
+    }
     if account.id == principal.account_id.0 {
         return Err(ApiError::Conflict {
             code: "cannot_disable_self",
@@ -402,9 +421,35 @@ pub async fn disable_account(
         now,
     )
     .await?;
-    drop(ex);
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Disabling ends every role of an account. A community administrator may do that only
+/// to accounts whose roles all lie in communities they administer.
+async fn spans_other_communities(
+    state: &AppState,
+    principal: &Principal,
+    target: &Target,
+    account: AccountId,
+) -> Result<bool, ApiError> {
+    let grants = {
+        let mut conn = state.db.acquire().await?;
+        accounts::grants_of(&mut conn.exec(), account).await?
+    };
+    for grant in &grants.grants {
+        let Some(community) = grant_community(grant) else {
+            return Ok(!principal.district_ids().contains(&target.district_id));
+        };
+        if community == target.community_id {
+            continue;
+        }
+        let (other, _) = community_target(state, community).await?;
+        if !principal.can(Action::DisableAccount, &other) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

@@ -83,7 +83,6 @@ pub async fn change_password(
         now,
     )
     .await?;
-    drop(ex);
     tx.commit().await?;
     Ok(())
 }
@@ -160,7 +159,6 @@ pub async fn confirm_totp_enrolment(
         now,
     )
     .await?;
-    drop(ex);
     tx.commit().await?;
     Ok(())
 }

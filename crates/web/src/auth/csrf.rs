@@ -55,26 +55,23 @@ fn is_cross_site_capable(request: &Request) -> bool {
     cookie(request.headers(), SESSION_COOKIE).is_some() || simple_body
 }
 
-/// The tokens a request may legitimately present: its live session's, and the pre-session one.
-async fn expected_tokens(
+/// The token a request must present: its live session's if it has one, else the
+/// pre-session token of the sign-in forms.
+async fn expected_token(
     state: &AppState,
     headers: &axum::http::HeaderMap,
-) -> Result<Vec<String>, ApiError> {
-    let mut expected = Vec::new();
+) -> Result<Option<String>, ApiError> {
     if let Some(token) = cookie(headers, SESSION_COOKIE) {
         let mut conn = state.db.acquire().await?;
         if let Some(row) = sessions::find_session(&mut conn.exec(), &token_hash(&token)).await?
             && row.revoked_at.is_none()
+            && row.disabled_at.is_none()
+            && chrono::Utc::now() < row.expires_at
         {
-            expected.push(row.csrf_token);
+            return Ok(Some(row.csrf_token));
         }
     }
-    if let Some(pre) = cookie(headers, PRE_SESSION_COOKIE)
-        && pre.len() >= 16
-    {
-        expected.push(pre);
-    }
-    Ok(expected)
+    Ok(cookie(headers, PRE_SESSION_COOKIE).filter(|pre| pre.len() >= 16))
 }
 
 fn form_field(body: &[u8], name: &str) -> Option<String> {
@@ -128,7 +125,7 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
         return next.run(request).await;
     }
     let headers = request.headers().clone();
-    let expected = match expected_tokens(&state, &headers).await {
+    let expected = match expected_token(&state, &headers).await {
         Ok(expected) => expected,
         Err(error) => return error.into_response(),
     };
@@ -150,11 +147,7 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
         }
         None => (request, None),
     };
-    let ok = presented.is_some_and(|p| {
-        expected
-            .iter()
-            .any(|e| constant_time_eq(e.as_bytes(), p.as_bytes()))
-    });
+    let ok = matches!((&expected, &presented), (Some(e), Some(p)) if constant_time_eq(e.as_bytes(), p.as_bytes()));
     if ok {
         next.run(request).await
     } else {

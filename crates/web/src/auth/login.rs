@@ -136,7 +136,6 @@ async fn record_failure(
         now,
     )
     .await?;
-    drop(ex);
     tx.commit().await?;
     Ok(())
 }
@@ -195,7 +194,6 @@ pub async fn issue_session(
         .await?;
         throttle::clear(&mut ex, &format!("account:{}", account.username)).await?;
     }
-    drop(ex);
     tx.commit().await?;
     Ok(IssuedSession {
         token,
@@ -296,6 +294,9 @@ pub async fn complete_totp(
     };
     let username = Username::parse(&account.username)?;
     if let Some(retry_after) = lockout(state, &username).await? {
+        let detail = serde_json::json!({ "username": username.as_str(), "step": "second_factor" });
+        let throttled = event("login_throttled", Some(&account), "denied", detail);
+        audit::record(&state.db, &throttled, Utc::now()).await?;
         return Err(ApiError::LoginThrottled { retry_after });
     }
     if account.is_disabled() {
@@ -335,7 +336,6 @@ pub async fn sign_out(
         )
         .await?;
     }
-    drop(ex);
     tx.commit().await?;
     Ok(())
 }

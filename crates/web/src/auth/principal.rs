@@ -206,10 +206,12 @@ impl Principal {
         target: &Target,
         deny: Deny,
     ) -> Result<GridFilter, ApiError> {
-        if self.must_enrol_totp {
-            return Err(ApiError::TotpEnrolmentRequired);
-        }
         if let Some(filter) = authorize(&self.grants, action, target) {
+            // Checked only once the grants allow the action, so that ids in other
+            // communities stay "not found" for this account as for any other.
+            if self.must_enrol_totp {
+                return Err(ApiError::TotpEnrolmentRequired);
+            }
             return Ok(filter);
         }
         let event = AuditEvent {

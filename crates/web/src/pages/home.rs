@@ -3,9 +3,10 @@
 use askama::Template;
 use axum::extract::State;
 use axum::response::Response;
-use linli_domain::auth::{Action, GrantScope, Role, Target};
+use linli_domain::auth::{Action, Role, Target};
 use linli_store::{registry, tenancy};
 
+use crate::auth::Deny;
 use crate::auth::principal::community_target;
 use crate::error::ApiError;
 use crate::pages::{Chrome, SignedIn, render};
@@ -61,9 +62,9 @@ pub async fn home(
     if let Some((target, ctx)) = &community {
         let can = |action| principal.can(action, target);
         if can(Action::ListGrids) {
-            let filter =
-                linli_domain::auth::authorize(&principal.grants, Action::ListGrids, target)
-                    .unwrap_or(linli_domain::auth::GridFilter::Only(Vec::new()));
+            let filter = principal
+                .authorize(&state, Action::ListGrids, target, Deny::AsForbidden)
+                .await?;
             let mut conn = state.db.acquire().await?;
             let grids = registry::list_grids(&mut conn.exec(), ctx.community(), &filter).await?;
             let names: Vec<String> = grids.iter().map(|g| g.name.clone()).collect();
@@ -108,15 +109,18 @@ pub async fn home(
     });
 
     let mut district_communities = Vec::new();
-    if principal
-        .grants
-        .iter()
-        .any(|g| matches!(g.scope, GrantScope::District { .. }))
-    {
-        let districts = principal.district_ids();
-        let mut conn = state.db.acquire().await?;
-        for c in tenancy::list_communities(&mut conn.exec()).await? {
-            if districts.contains(&c.district()) {
+    if !principal.district_ids().is_empty() {
+        let all = {
+            let mut conn = state.db.acquire().await?;
+            tenancy::list_communities(&mut conn.exec()).await?
+        };
+        for c in all {
+            let target = Target {
+                district_id: c.district(),
+                community_id: c.community(),
+                grid_id: None,
+            };
+            if principal.can(Action::ReadCommunity, &target) {
                 district_communities.push(format!("{} · {}", c.subdistrict_name, c.community_name));
             }
         }
