@@ -403,8 +403,8 @@ async fn run_user(db: &Db, cmd: UserCommand) -> anyhow::Result<()> {
             let mut conn = db.acquire().await?;
             let rows = linli_store::auth::list_accounts(&mut conn.exec()).await?;
             println!(
-                "{:<24} {:<16} {:<9} {}",
-                "username", "name", "status", "second factor"
+                "{:<24} {:<16} {:<9} second factor",
+                "username", "name", "status"
             );
             for a in rows {
                 println!(
