@@ -212,24 +212,33 @@ async fn open(url: &str) -> anyhow::Result<Db> {
     Ok(db)
 }
 
-fn init_logging(format: &str) -> anyhow::Result<()> {
+/// Logs go to standard output through a writer thread, so a request never waits on the
+/// terminal or log file. The returned guard flushes what is queued when dropped at exit.
+fn init_logging(format: &str) -> anyhow::Result<tracing_appender::non_blocking::WorkerGuard> {
     use tracing_subscriber::EnvFilter;
     let filter =
         EnvFilter::try_from_env("LINLI_LOG").unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    let ansi = std::io::stdout().is_terminal();
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        // Never drop log lines: when the queue is full, the request waits instead.
+        .lossy(false)
+        .finish(std::io::stdout());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_target(false);
+        .with_target(false)
+        .with_ansi(ansi)
+        .with_writer(writer);
     match format {
         "json" => builder.json().flatten_event(true).init(),
         "text" => builder.init(),
         other => bail!("log format {other:?} is not text or json"),
     }
-    Ok(())
+    Ok(guard)
 }
 
 async fn serve(args: ServeArgs, file: &FileConfig, url: &str) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
-    init_logging(
+    let _log_guard = init_logging(
         args.log_format
             .as_deref()
             .or(file.log_format.as_deref())

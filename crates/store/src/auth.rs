@@ -221,12 +221,14 @@ pub async fn claim_totp_step(ex: &mut Exec<'_>, id: AccountId, step: i64) -> Res
     Ok(ex.execute(&q).await? == 1)
 }
 
-#[derive(sqlx::FromRow)]
-struct GrantRow {
-    community_id: Uuid,
-    role: String,
-    grid_id: Option<Uuid>,
-    totp_required: bool,
+/// One row of a grants query: a community role (with one of its grids) and/or a district.
+#[derive(Debug, Clone, Default, sqlx::FromRow)]
+pub struct GrantRow {
+    pub grant_community_id: Option<Uuid>,
+    pub grant_role: Option<String>,
+    pub grant_grid_id: Option<Uuid>,
+    pub grant_totp_required: Option<bool>,
+    pub grant_district_id: Option<Uuid>,
 }
 
 /// An account's roles, and whether one of its communities requires a second factor of it.
@@ -237,72 +239,48 @@ pub struct AccountGrants {
     pub totp_required: bool,
 }
 
-/// Every role the account holds, with its scope.
-pub async fn grants_of(ex: &mut Exec<'_>, account: AccountId) -> Result<AccountGrants> {
-    let q = Query::select()
-        .column((RoleGrants::Table, RoleGrants::CommunityId))
-        .column((RoleGrants::Table, RoleGrants::Role))
-        .column((RoleGrantGrids::Table, RoleGrantGrids::GridId))
-        .column((Communities::Table, Communities::TotpRequired))
-        .from(RoleGrants::Table)
-        .inner_join(
-            Communities::Table,
-            Expr::col((Communities::Table, Communities::Id))
-                .equals((RoleGrants::Table, RoleGrants::CommunityId)),
-        )
-        .left_join(
-            RoleGrantGrids::Table,
-            Cond::all()
-                .add(
-                    Expr::col((RoleGrantGrids::Table, RoleGrantGrids::CommunityId))
-                        .equals((RoleGrants::Table, RoleGrants::CommunityId)),
-                )
-                .add(
-                    Expr::col((RoleGrantGrids::Table, RoleGrantGrids::AccountId))
-                        .equals((RoleGrants::Table, RoleGrants::AccountId)),
-                )
-                .add(
-                    Expr::col((RoleGrantGrids::Table, RoleGrantGrids::Role))
-                        .equals((RoleGrants::Table, RoleGrants::Role)),
-                ),
-        )
-        .and_where(Expr::col((RoleGrants::Table, RoleGrants::AccountId)).eq(account.0))
-        .to_owned();
-    let rows: Vec<GrantRow> = ex.fetch_all(&q).await?;
+/// Folds joined grant rows (one per role and grid, crossed with district grants) into grants.
+pub fn assemble_grants(rows: impl IntoIterator<Item = GrantRow>) -> Result<AccountGrants> {
     let mut totp_required = false;
     let mut by_role: BTreeMap<(Uuid, Role), Vec<GridId>> = BTreeMap::new();
+    let mut districts: Vec<Uuid> = Vec::new();
     for row in rows {
-        let role = Role::parse(&row.role).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        totp_required |= row.totp_required && role.is_staff();
-        let grids = by_role.entry((row.community_id, role)).or_default();
-        if let Some(grid) = row.grid_id {
-            grids.push(GridId(grid));
+        if let (Some(community), Some(role)) = (row.grant_community_id, row.grant_role.as_deref()) {
+            let role = Role::parse(role).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            totp_required |= row.grant_totp_required.unwrap_or(false) && role.is_staff();
+            let grids = by_role.entry((community, role)).or_default();
+            if let Some(grid) = row.grant_grid_id.map(GridId)
+                && !grids.contains(&grid)
+            {
+                grids.push(grid);
+            }
+        }
+        if let Some(district) = row.grant_district_id
+            && !districts.contains(&district)
+        {
+            districts.push(district);
         }
     }
     let mut grants: Vec<Grant> = by_role
         .into_iter()
-        .map(|((community, role), grid_ids)| Grant {
-            role,
-            scope: if role.is_grid_scoped() {
-                GrantScope::Grids {
-                    community_id: CommunityId(community),
-                    grid_ids,
-                }
-            } else {
-                GrantScope::Community {
-                    community_id: CommunityId(community),
-                }
-            },
+        .map(|((community, role), mut grid_ids)| {
+            grid_ids.sort();
+            Grant {
+                role,
+                scope: if role.is_grid_scoped() {
+                    GrantScope::Grids {
+                        community_id: CommunityId(community),
+                        grid_ids,
+                    }
+                } else {
+                    GrantScope::Community {
+                        community_id: CommunityId(community),
+                    }
+                },
+            }
         })
         .collect();
-
-    let districts = Query::select()
-        .column(DistrictAdmins::DistrictId)
-        .from(DistrictAdmins::Table)
-        .and_where(Expr::col(DistrictAdmins::AccountId).eq(account.0))
-        .to_owned();
-    let rows: Vec<(Uuid,)> = ex.fetch_all(&districts).await?;
-    grants.extend(rows.into_iter().map(|(d,)| Grant {
+    grants.extend(districts.into_iter().map(|d| Grant {
         role: Role::DistrictAdmin,
         scope: GrantScope::District {
             district_id: DistrictId(d),
@@ -312,6 +290,76 @@ pub async fn grants_of(ex: &mut Exec<'_>, account: AccountId) -> Result<AccountG
         grants,
         totp_required,
     })
+}
+
+/// Joins an account's role grants, their grids, their communities' TOTP rule and its
+/// district grants onto a query whose rows carry the account id in `account_col`.
+pub(crate) fn join_grants(
+    q: &mut sea_query::SelectStatement,
+    account_col: (
+        impl sea_query::IntoIden + Copy,
+        impl sea_query::IntoIden + Copy,
+    ),
+) {
+    q.expr_as(
+        Expr::col((RoleGrants::Table, RoleGrants::CommunityId)),
+        "grant_community_id",
+    )
+    .expr_as(
+        Expr::col((RoleGrants::Table, RoleGrants::Role)),
+        "grant_role",
+    )
+    .expr_as(
+        Expr::col((RoleGrantGrids::Table, RoleGrantGrids::GridId)),
+        "grant_grid_id",
+    )
+    .expr_as(
+        Expr::col((Communities::Table, Communities::TotpRequired)),
+        "grant_totp_required",
+    )
+    .expr_as(
+        Expr::col((DistrictAdmins::Table, DistrictAdmins::DistrictId)),
+        "grant_district_id",
+    )
+    .left_join(
+        RoleGrants::Table,
+        Expr::col((RoleGrants::Table, RoleGrants::AccountId)).equals(account_col),
+    )
+    .left_join(
+        Communities::Table,
+        Expr::col((Communities::Table, Communities::Id))
+            .equals((RoleGrants::Table, RoleGrants::CommunityId)),
+    )
+    .left_join(
+        RoleGrantGrids::Table,
+        Cond::all()
+            .add(
+                Expr::col((RoleGrantGrids::Table, RoleGrantGrids::CommunityId))
+                    .equals((RoleGrants::Table, RoleGrants::CommunityId)),
+            )
+            .add(
+                Expr::col((RoleGrantGrids::Table, RoleGrantGrids::AccountId))
+                    .equals((RoleGrants::Table, RoleGrants::AccountId)),
+            )
+            .add(
+                Expr::col((RoleGrantGrids::Table, RoleGrantGrids::Role))
+                    .equals((RoleGrants::Table, RoleGrants::Role)),
+            ),
+    )
+    .left_join(
+        DistrictAdmins::Table,
+        Expr::col((DistrictAdmins::Table, DistrictAdmins::AccountId)).equals(account_col),
+    );
+}
+
+/// Every role the account holds, with its scope, in one query.
+pub async fn grants_of(ex: &mut Exec<'_>, account: AccountId) -> Result<AccountGrants> {
+    let mut q = Query::select();
+    q.from(Accounts::Table)
+        .and_where(Expr::col((Accounts::Table, Accounts::Id)).eq(account.0));
+    join_grants(&mut q, (Accounts::Table, Accounts::Id));
+    let rows: Vec<GrantRow> = ex.fetch_all(&q).await?;
+    assemble_grants(rows)
 }
 
 /// Grants a community role (with its grids for a grid worker). Granting a role the account

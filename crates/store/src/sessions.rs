@@ -6,6 +6,7 @@ use linli_domain::AccountId;
 use sea_query::{Expr, ExprTrait, Query};
 use uuid::Uuid;
 
+use crate::auth::{AccountGrants, GrantRow, assemble_grants, join_grants};
 use crate::schema::{Accounts, Sessions};
 use crate::{Exec, Result};
 
@@ -65,8 +66,8 @@ pub struct SessionRow {
     pub disabled_at: Option<DateTime<Utc>>,
 }
 
-pub async fn find_session(ex: &mut Exec<'_>, token_hash: &[u8]) -> Result<Option<SessionRow>> {
-    let q = Query::select()
+fn session_query(token_hash: &[u8]) -> sea_query::SelectStatement {
+    Query::select()
         .column((Sessions::Table, Sessions::AccountId))
         .column((Sessions::Table, Sessions::Kind))
         .column((Sessions::Table, Sessions::CsrfToken))
@@ -87,8 +88,36 @@ pub async fn find_session(ex: &mut Exec<'_>, token_hash: &[u8]) -> Result<Option
                 .equals((Sessions::Table, Sessions::AccountId)),
         )
         .and_where(Expr::col((Sessions::Table, Sessions::TokenHash)).eq(token_hash.to_vec()))
-        .to_owned();
-    ex.fetch_optional(&q).await
+        .to_owned()
+}
+
+pub async fn find_session(ex: &mut Exec<'_>, token_hash: &[u8]) -> Result<Option<SessionRow>> {
+    ex.fetch_optional(&session_query(token_hash)).await
+}
+
+#[derive(sqlx::FromRow)]
+struct SessionWithGrantRow {
+    #[sqlx(flatten)]
+    session: SessionRow,
+    #[sqlx(flatten)]
+    grant: GrantRow,
+}
+
+/// The session, its account and the account's grants in a single query: this runs on
+/// every authenticated request, so it is one round trip, not three.
+pub async fn find_session_with_grants(
+    ex: &mut Exec<'_>,
+    token_hash: &[u8],
+) -> Result<Option<(SessionRow, AccountGrants)>> {
+    let mut q = session_query(token_hash);
+    join_grants(&mut q, (Sessions::Table, Sessions::AccountId));
+    let rows: Vec<SessionWithGrantRow> = ex.fetch_all(&q).await?;
+    let Some(first) = rows.first() else {
+        return Ok(None);
+    };
+    let session = first.session.clone();
+    let grants = assemble_grants(rows.into_iter().map(|r| r.grant))?;
+    Ok(Some((session, grants)))
 }
 
 /// Slides an idle session's expiry forward. Called at most once a minute per session so

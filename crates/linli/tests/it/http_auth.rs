@@ -631,3 +631,264 @@ async fn administrators_cannot_appoint_auditors_change_their_own_roles_or_disabl
         (409, Some("account_spans_communities"))
     );
 }
+
+/// Signs in through the web form and returns the session cookie (`linli_session=…`).
+async fn web_sign_in(app: &TestApp, username: &str) -> reqwest::Response {
+    let page = app.client.get(app.url("/login")).send().await.unwrap();
+    let pre = page
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned())
+        .find(|c| c.starts_with("linli_pre="))
+        .unwrap();
+    let csrf = csrf_from(&page.text().await.unwrap());
+    app.client
+        .post(app.url("/login"))
+        .header("cookie", &pre)
+        .form(&[
+            ("username", username),
+            ("password", PASSWORD),
+            ("csrf", &csrf),
+        ])
+        .send()
+        .await
+        .unwrap()
+}
+
+fn cookie_named(response: &reqwest::Response, name: &str) -> Option<String> {
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned())
+        .find(|c| c.starts_with(&format!("{name}=")) && c.len() > name.len() + 1)
+}
+
+#[tokio::test]
+async fn every_role_gets_a_home_page_with_only_the_navigation_it_may_use() {
+    let t = TestDb::sqlite().await;
+    let world = seed_world(&t.db).await;
+    let app = TestApp::spawn(&t.db).await;
+    for (role, username, _) in &world.accounts {
+        let response = web_sign_in(&app, username).await;
+        assert_eq!(response.status(), 303, "{role}");
+        let session = cookie_named(&response, "linli_session").unwrap();
+        let home = app
+            .client
+            .get(app.url("/"))
+            .header("cookie", &session)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(home.status(), 200, "{role}");
+        let html = home.text().await.unwrap();
+        let role_name = linli_web::i18n::Tr::new(linli_domain::locale::Locale::ZhCn).role(role);
+        assert!(html.contains(role_name), "{role}'s home names the role");
+        let has = |href: &str| html.contains(&format!("href=\"{href}\""));
+        // The console pages work on the account's own community; a district administrator
+        // has none and sees the district's communities on the home page instead.
+        assert_eq!(
+            has("/grids"),
+            matches!(
+                role,
+                Role::GridWorker | Role::CommunityStaff | Role::CommunityAdmin | Role::Auditor
+            ),
+            "{role} grids link"
+        );
+        if *role == Role::DistrictAdmin {
+            assert!(
+                html.contains("a社区") && html.contains("b社区"),
+                "the district's communities are listed"
+            );
+            assert!(
+                !html.contains("c社区"),
+                "another district's community is not"
+            );
+        }
+        assert_eq!(
+            has("/accounts"),
+            matches!(role, Role::CommunityAdmin | Role::Auditor),
+            "{role} accounts link"
+        );
+        assert_eq!(has("/audit"), *role == Role::Auditor, "{role} audit link");
+        // The pages behind links that are not shown refuse too.
+        let audit = app
+            .client
+            .get(app.url("/audit"))
+            .header("cookie", &session)
+            .header("accept", "text/html")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            audit.status().as_u16(),
+            match role {
+                Role::Auditor => 200,
+                // No community of its own to show the audit log of.
+                Role::DistrictAdmin => 404,
+                _ => 403,
+            },
+            "{role} /audit page"
+        );
+    }
+}
+
+#[tokio::test]
+async fn web_sign_in_asks_for_the_code_once_a_second_factor_is_enrolled() {
+    let t = TestDb::sqlite().await;
+    seed_world(&t.db).await;
+    let app = TestApp::spawn(&t.db).await;
+    let token = app.token("u-auditor").await;
+    let secret = enrol_totp(&app, &token).await;
+    let step = now_unix() / 30;
+    while now_unix() / 30 == step {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+
+    let response = web_sign_in(&app, "u-auditor").await;
+    assert_eq!(response.status(), 303);
+    assert_eq!(response.headers()["location"], "/login/totp");
+    assert!(
+        cookie_named(&response, "linli_session").is_none(),
+        "no session before the code"
+    );
+    let pending = cookie_named(&response, "linli_pending").unwrap();
+    // The pending token is no session: it opens nothing.
+    let (_, token_value) = pending.split_once('=').unwrap();
+    assert_eq!(app.get("/api/v1/me", token_value).await.status(), 401);
+    let forged_session = format!("linli_session={token_value}");
+    assert_eq!(
+        app.client
+            .get(app.url("/"))
+            .header("cookie", &forged_session)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        303
+    );
+
+    let page = app
+        .client
+        .get(app.url("/login/totp"))
+        .header("cookie", &pending)
+        .send()
+        .await
+        .unwrap();
+    let pre = cookie_named(&page, "linli_pre").unwrap();
+    let csrf = csrf_from(&page.text().await.unwrap());
+    let cookies = format!("{pending}; {pre}");
+    let wrong = app
+        .client
+        .post(app.url("/login/totp"))
+        .header("cookie", &cookies)
+        .form(&[("code", "000000"), ("csrf", &csrf)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 401);
+    let code = linli_web::auth::totp::code_at(&secret, now_unix()).unwrap();
+    let right = app
+        .client
+        .post(app.url("/login/totp"))
+        .header("cookie", &cookies)
+        .form(&[("code", code.as_str()), ("csrf", &csrf)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(right.status(), 303);
+    let session = cookie_named(&right, "linli_session").expect("signed in after the code");
+    assert_eq!(
+        app.client
+            .get(app.url("/"))
+            .header("cookie", &session)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn a_client_that_never_finishes_its_headers_is_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let t = TestDb::sqlite().await;
+    let settings = Settings {
+        header_read_timeout: std::time::Duration::from_millis(500),
+        ..Settings::default()
+    };
+    let app = TestApp::spawn_with(&t.db, settings).await;
+    let mut stream = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let mut buf = Vec::new();
+    let read = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        stream.read_to_end(&mut buf),
+    )
+    .await;
+    assert!(
+        read.is_ok(),
+        "the server closed the slow connection within the header-read timeout"
+    );
+    assert_eq!(
+        app.client
+            .get(app.url("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200,
+        "and kept serving others"
+    );
+}
+
+#[tokio::test]
+async fn two_servers_on_one_database_share_sessions_revocation_and_throttling() {
+    for t in TestDb::all().await {
+        seed_world(&t.db).await;
+        let one = TestApp::spawn(&t.db).await;
+        let two = TestApp::spawn(&t.db).await;
+        let token = one.token("u-grid-worker").await;
+        assert_eq!(
+            two.get("/api/v1/me", &token).await.status(),
+            200,
+            "{}",
+            t.engine
+        );
+        let out = two
+            .client
+            .post(two.url("/api/v1/auth/logout"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(out.status(), 204);
+        assert_eq!(
+            one.get("/api/v1/me", &token).await.status(),
+            401,
+            "{}: revocation is seen everywhere",
+            t.engine
+        );
+        for i in 0..5 {
+            let app = if i % 2 == 0 { &one } else { &two };
+            assert_eq!(
+                login(app, "u-partner", "wrong password!", None)
+                    .await
+                    .status(),
+                401
+            );
+        }
+        assert_eq!(
+            login(&one, "u-partner", PASSWORD, None).await.status(),
+            429,
+            "{}: failures add up across servers",
+            t.engine
+        );
+        assert_eq!(login(&two, "u-partner", PASSWORD, None).await.status(), 429);
+    }
+}

@@ -8,7 +8,7 @@ use linli_domain::auth::{Action, Grant, GridFilter, Target, authorize};
 use linli_domain::locale::Locale;
 use linli_domain::{AccountId, CommunityId, DistrictId};
 use linli_store::audit::{self, AuditEvent};
-use linli_store::{auth as accounts, sessions, tenancy};
+use linli_store::{sessions, tenancy};
 
 use crate::auth::tokens::token_hash;
 use crate::context;
@@ -135,7 +135,7 @@ impl Principal {
         let hash = token_hash(token);
         let mut conn = state.db.acquire().await?;
         let mut ex = conn.exec();
-        let row = sessions::find_session(&mut ex, &hash)
+        let (row, grants) = sessions::find_session_with_grants(&mut ex, &hash)
             .await?
             .ok_or(ApiError::Unauthenticated)?;
         let kind = SessionKind::parse(&row.kind).ok_or(ApiError::Unauthenticated)?;
@@ -154,7 +154,6 @@ impl Principal {
             sessions::touch_session(&mut ex, &hash, now, expires).await?;
         }
         let account_id = AccountId(row.account_id);
-        let grants = accounts::grants_of(&mut ex, account_id).await?;
         Ok(Principal {
             account_id,
             username: row.username,
