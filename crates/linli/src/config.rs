@@ -21,6 +21,7 @@ pub struct FileConfig {
     pub public_url: Option<String>,
     pub trust_proxy: Option<bool>,
     pub log_format: Option<String>,
+    pub session_cache_ms: Option<u64>,
 }
 
 impl FileConfig {

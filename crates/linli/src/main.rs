@@ -75,6 +75,11 @@ struct ServeArgs {
     /// Create (or refresh) the demo community before serving, and print its logins.
     #[arg(long)]
     demo: bool,
+    /// How long (milliseconds) a looked-up session is reused before it is read again.
+    /// Revocations made by this process apply at once; those made by another server or by
+    /// the command line apply within this time. 0 reads the session on every request.
+    #[arg(long, env = "LINLI_SESSION_CACHE_MS", value_name = "MS")]
+    session_cache_ms: Option<u64>,
     /// Log format: text (default) or json.
     #[arg(long, env = "LINLI_LOG_FORMAT", value_name = "FORMAT")]
     log_format: Option<String>,
@@ -269,6 +274,11 @@ async fn serve(args: ServeArgs, file: &FileConfig, url: &str) -> anyhow::Result<
             .as_deref()
             .is_some_and(|u| u.starts_with("https://")),
         trust_proxy: args.trust_proxy || file.trust_proxy.unwrap_or(false),
+        session_cache: args
+            .session_cache_ms
+            .or(file.session_cache_ms)
+            .map(std::time::Duration::from_millis)
+            .unwrap_or(Settings::default().session_cache),
         ..Settings::default()
     };
     let state = AppState::new(db.clone(), data_key, settings.clone());

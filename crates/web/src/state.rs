@@ -7,6 +7,7 @@ use std::time::Duration;
 use linli_store::Db;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
+use crate::auth::session_cache::SessionCache;
 use crate::crypto::DataKey;
 
 /// Settings the HTTP layer needs, resolved by the binary from flags, environment and file.
@@ -22,6 +23,9 @@ pub struct Settings {
     pub header_read_timeout: Duration,
     /// Largest request body accepted, in bytes.
     pub body_limit: usize,
+    /// How long a looked-up session may be reused without reading it again (see
+    /// `auth::session_cache`); zero reads it on every request.
+    pub session_cache: Duration,
 }
 
 impl Default for Settings {
@@ -32,6 +36,7 @@ impl Default for Settings {
             request_timeout: Duration::from_secs(30),
             header_read_timeout: Duration::from_secs(10),
             body_limit: 64 * 1024,
+            session_cache: Duration::from_secs(1),
         }
     }
 }
@@ -41,6 +46,7 @@ pub struct StateInner {
     pub data_key: DataKey,
     pub settings: Settings,
     pub metrics: PrometheusHandle,
+    pub sessions: SessionCache,
 }
 
 #[derive(Clone)]
@@ -58,6 +64,7 @@ impl AppState {
         AppState(Arc::new(StateInner {
             db,
             data_key,
+            sessions: SessionCache::new(settings.session_cache),
             settings,
             metrics: metrics_handle(),
         }))

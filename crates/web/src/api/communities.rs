@@ -304,6 +304,7 @@ pub async fn set_roles(
     )
     .await?;
     tx.commit().await?;
+    state.sessions.forget_account(account.id);
 
     let view = account_views(&state, community)
         .await?
@@ -422,6 +423,7 @@ pub async fn disable_account(
     )
     .await?;
     tx.commit().await?;
+    state.sessions.forget_account(account.id);
     Ok(StatusCode::NO_CONTENT)
 }
 

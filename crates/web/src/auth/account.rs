@@ -34,6 +34,7 @@ pub async fn set_locale(
 ) -> Result<(), ApiError> {
     let mut conn = state.db.acquire().await?;
     accounts::set_locale(&mut conn.exec(), principal.account_id, locale.as_str()).await?;
+    state.sessions.forget_account(principal.account_id.0);
     Ok(())
 }
 
@@ -84,6 +85,7 @@ pub async fn change_password(
     )
     .await?;
     tx.commit().await?;
+    state.sessions.forget_account(principal.account_id.0);
     Ok(())
 }
 
@@ -160,5 +162,6 @@ pub async fn confirm_totp_enrolment(
     )
     .await?;
     tx.commit().await?;
+    state.sessions.forget_account(principal.account_id.0);
     Ok(())
 }

@@ -337,6 +337,7 @@ pub async fn sign_out(
         .await?;
     }
     tx.commit().await?;
+    state.sessions.forget(token_hash);
     Ok(())
 }
 

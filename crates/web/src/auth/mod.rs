@@ -5,6 +5,7 @@ pub mod csrf;
 pub mod login;
 pub mod password;
 pub mod principal;
+pub mod session_cache;
 pub mod tokens;
 pub mod totp;
 

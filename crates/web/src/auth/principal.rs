@@ -133,11 +133,16 @@ impl Principal {
         via: SessionKind,
     ) -> Result<Principal, ApiError> {
         let hash = token_hash(token);
-        let mut conn = state.db.acquire().await?;
-        let mut ex = conn.exec();
-        let (row, grants) = sessions::find_session_with_grants(&mut ex, &hash)
-            .await?
-            .ok_or(ApiError::Unauthenticated)?;
+        let (row, grants, from_cache) = match state.sessions.get(&hash) {
+            Some((row, grants)) => (row, grants, true),
+            None => {
+                let mut conn = state.db.acquire().await?;
+                let (row, grants) = sessions::find_session_with_grants(&mut conn.exec(), &hash)
+                    .await?
+                    .ok_or(ApiError::Unauthenticated)?;
+                (row, grants, false)
+            }
+        };
         let kind = SessionKind::parse(&row.kind).ok_or(ApiError::Unauthenticated)?;
         // A cookie must carry a browser session and a bearer header an API token: a
         // pending second-factor session is neither.
@@ -148,10 +153,14 @@ impl Principal {
         if !session_is_live(&row, kind, now) {
             return Err(ApiError::SessionExpired);
         }
-        if now - row.last_seen_at > Duration::minutes(1) {
-            let expires =
-                (now + kind.idle_timeout()).min(row.created_at + kind.absolute_lifetime());
-            sessions::touch_session(&mut ex, &hash, now, expires).await?;
+        if !from_cache {
+            if now - row.last_seen_at > Duration::minutes(1) {
+                let expires =
+                    (now + kind.idle_timeout()).min(row.created_at + kind.absolute_lifetime());
+                let mut conn = state.db.acquire().await?;
+                sessions::touch_session(&mut conn.exec(), &hash, now, expires).await?;
+            }
+            state.sessions.put(&hash, &row, &grants);
         }
         let account_id = AccountId(row.account_id);
         Ok(Principal {
