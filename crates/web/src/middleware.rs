@@ -141,7 +141,7 @@ pub async fn observe(State(state): State<AppState>, request: Request, next: Next
     metrics::counter!("http_requests_total", &labels).increment(1);
     metrics::histogram!("http_request_duration_seconds", &labels[..2])
         .record(elapsed.as_secs_f64());
-    tracing::info!(parent: &span, status, latency_ms = elapsed.as_secs_f64() * 1000.0, "served");
+    tracing::info!(parent: &span, status, latency_us = elapsed.as_micros() as u64, "served");
     response
 }
 
