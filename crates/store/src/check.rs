@@ -39,6 +39,25 @@ pub async fn run(db: &Db) -> Result<CheckReport> {
                 .map(|(t, row)| format!("table {t} row {row}: dangling foreign key")),
         );
     }
+    if ex.engine() == Engine::Postgres {
+        // PostgreSQL keeps its own pages consistent; what can be wrong is a constraint
+        // added NOT VALID and never validated, or an index left invalid by a failed build.
+        let rows: Vec<(String,)> = ex
+            .fetch_all_raw(
+                "SELECT 'none' WHERE false",
+                "SELECT 'constraint ' || conrelid::regclass::text || '.' || conname || ' is not validated' \
+                 FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace \
+                 WHERE n.nspname = current_schema() AND NOT c.convalidated \
+                 UNION ALL \
+                 SELECT 'index ' || i.indexrelid::regclass::text || ' is invalid' \
+                 FROM pg_index i JOIN pg_class t ON t.oid = i.indrelid JOIN pg_namespace n ON n.oid = t.relnamespace \
+                 WHERE n.nspname = current_schema() AND NOT i.indisvalid",
+            )
+            .await?;
+        report
+            .database_problems
+            .extend(rows.into_iter().map(|(r,)| r));
+    }
     let (checked, breaks) = audit::verify_chains(&mut ex).await?;
     report.audit_entries_checked = checked;
     report.audit_breaks = breaks;

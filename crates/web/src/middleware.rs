@@ -103,7 +103,8 @@ pub async fn observe(State(state): State<AppState>, request: Request, next: Next
         .map(|m| m.as_str().to_owned())
         .unwrap_or_else(|| "unmatched".to_owned());
     let html = wants_html(&path, request.headers());
-    let locale = pages::request_locale(request.headers());
+    // Only browsers get error pages, so only they need the language worked out.
+    let locale = html.then(|| pages::request_locale(request.headers()));
     let span = tracing::info_span!("request", request_id = %id, method = %method, route = %route);
     let ctx = RequestContext {
         request_id: id.clone(),
@@ -126,7 +127,9 @@ pub async fn observe(State(state): State<AppState>, request: Request, next: Next
     {
         response = context::scope(ctx.clone(), async move { error.into_response() }).await;
     }
-    if html && is_problem(&response) {
+    if let Some(locale) = locale
+        && is_problem(&response)
+    {
         response = render_problem_page(response, locale).await;
     }
     secure_headers(response.headers_mut(), &id);
@@ -141,8 +144,26 @@ pub async fn observe(State(state): State<AppState>, request: Request, next: Next
     metrics::counter!("http_requests_total", &labels).increment(1);
     metrics::histogram!("http_request_duration_seconds", &labels[..2])
         .record(elapsed.as_secs_f64());
-    tracing::info!(parent: &span, status, latency_us = elapsed.as_micros() as u64, "served");
+    log_served(&span, status, elapsed);
     response
+}
+
+/// Requests slower than this are logged as warnings whatever their status.
+const SLOW_REQUEST: Duration = Duration::from_secs(1);
+
+/// One line per request. Successful ones are logged at debug level (the metrics count
+/// them; formatting a line for each costs a fifth of the throughput), so the default log
+/// holds what needs a look: client errors, server errors and slow requests. For a full
+/// access log run with `LINLI_LOG=info,linli_web::middleware=debug`.
+fn log_served(span: &tracing::Span, status: u16, elapsed: Duration) {
+    let latency_us = elapsed.as_micros() as u64;
+    if elapsed >= SLOW_REQUEST || status >= 500 {
+        tracing::warn!(parent: span, status, latency_us, "served");
+    } else if status >= 400 {
+        tracing::info!(parent: span, status, latency_us, "served");
+    } else {
+        tracing::debug!(parent: span, status, latency_us, "served");
+    }
 }
 
 async fn render_problem_page(response: Response, locale: linli_domain::locale::Locale) -> Response {

@@ -392,3 +392,26 @@ async fn audit_chain_heads_cannot_be_removed_or_rewound() {
         assert!(check::run(&t.db).await.unwrap().is_ok());
     }
 }
+
+#[tokio::test]
+async fn check_reports_unvalidated_constraints_on_postgres() {
+    let Some(t) = TestDb::postgres().await else {
+        return;
+    };
+    assert!(check::run(&t.db).await.unwrap().is_ok());
+    raw(
+        &t.db,
+        "ALTER TABLE grids ADD CONSTRAINT grids_code_present CHECK (length(code) > 0) NOT VALID",
+    )
+    .await
+    .unwrap();
+    let report = check::run(&t.db).await.unwrap();
+    assert!(
+        report
+            .database_problems
+            .iter()
+            .any(|p| p.contains("grids_code_present") && p.contains("not validated")),
+        "{:?}",
+        report.database_problems
+    );
+}

@@ -125,7 +125,10 @@ mod tests {
         assert!(cache.get(b"t1").is_none());
         cache.forget_account(a);
         assert!(cache.get(b"t2").is_none());
-        assert!(cache.get(b"t3").is_some(), "other accounts keep their entries");
+        assert!(
+            cache.get(b"t3").is_some(),
+            "other accounts keep their entries"
+        );
         std::thread::sleep(Duration::from_millis(60));
         assert!(cache.get(b"t3").is_none(), "entries expire");
     }
