@@ -101,7 +101,8 @@ async fn text_of(client: &Client, css: &str) -> String {
         .unwrap()
 }
 
-async fn sign_in(client: &Client, app: &TestApp, username: &str, password: &str) {
+/// Fills in and sends the sign-in form.
+async fn submit_login(client: &Client, app: &TestApp, username: &str, password: &str) {
     client.goto(&app.url("/login")).await.unwrap();
     client
         .find(Locator::Id("username"))
@@ -124,6 +125,11 @@ async fn sign_in(client: &Client, app: &TestApp, username: &str, password: &str)
         .click()
         .await
         .unwrap();
+}
+
+/// Signs in and waits for the home page.
+async fn sign_in(client: &Client, app: &TestApp, username: &str, password: &str) {
+    submit_login(client, app, username, password).await;
     client
         .wait()
         .at_most(Duration::from_secs(10))
@@ -151,27 +157,7 @@ async fn community_admin_signs_in_switches_language_and_signs_out() {
     shot(&client, "login-phone").await;
 
     // A wrong password is refused with a message next to the form.
-    client
-        .find(Locator::Id("username"))
-        .await
-        .unwrap()
-        .send_keys(&admin.username)
-        .await
-        .unwrap();
-    client
-        .find(Locator::Id("password"))
-        .await
-        .unwrap()
-        .send_keys("not the password")
-        .await
-        .unwrap();
-    client
-        .find(Locator::Css("[data-testid=login-submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    submit_login(&client, &app, &admin.username, "not the password").await;
     assert_eq!(text_of(&client, "#login-error").await, "用户名或密码错误。");
 
     sign_in(&client, &app, &admin.username, &admin.password).await;

@@ -387,13 +387,7 @@ async fn web_login_sets_a_locked_down_cookie_and_every_form_needs_its_csrf_token
         .await
         .unwrap();
     assert_eq!(page.status(), 200);
-    let pre_cookie = page
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .map(|v| v.to_str().unwrap().to_owned())
-        .find(|c| c.starts_with("linli_pre="))
-        .unwrap();
+    let pre_cookie = set_cookie(&page, "linli_pre").unwrap();
     let csp = page.headers()["content-security-policy"]
         .to_str()
         .unwrap()
@@ -433,13 +427,7 @@ async fn web_login_sets_a_locked_down_cookie_and_every_form_needs_its_csrf_token
         .await
         .unwrap();
     assert_eq!(response.status(), 303);
-    let session_cookie = response
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .map(|v| v.to_str().unwrap().to_owned())
-        .find(|c| c.starts_with("linli_session="))
-        .unwrap();
+    let session_cookie = set_cookie(&response, "linli_session").unwrap();
     for attribute in ["HttpOnly", "SameSite=Lax", "Secure", "Path=/"] {
         assert!(
             session_cookie.contains(attribute),
@@ -635,13 +623,7 @@ async fn administrators_cannot_appoint_auditors_change_their_own_roles_or_disabl
 /// Signs in through the web form and returns the session cookie (`linli_session=…`).
 async fn web_sign_in(app: &TestApp, username: &str) -> reqwest::Response {
     let page = app.client.get(app.url("/login")).send().await.unwrap();
-    let pre = page
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned())
-        .find(|c| c.starts_with("linli_pre="))
-        .unwrap();
+    let pre = cookie_named(&page, "linli_pre").unwrap();
     let csrf = csrf_from(&page.text().await.unwrap());
     app.client
         .post(app.url("/login"))
@@ -656,13 +638,19 @@ async fn web_sign_in(app: &TestApp, username: &str) -> reqwest::Response {
         .unwrap()
 }
 
-fn cookie_named(response: &reqwest::Response, name: &str) -> Option<String> {
+/// The whole `Set-Cookie` value (with its attributes) that sets a non-empty `name`.
+fn set_cookie(response: &reqwest::Response, name: &str) -> Option<String> {
     response
         .headers()
         .get_all("set-cookie")
         .iter()
-        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned())
-        .find(|c| c.starts_with(&format!("{name}=")) && c.len() > name.len() + 1)
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|c| c.starts_with(&format!("{name}=")) && !c.starts_with(&format!("{name}=;")))
+}
+
+/// `name=value`, ready to send back in a `Cookie` header.
+fn cookie_named(response: &reqwest::Response, name: &str) -> Option<String> {
+    set_cookie(response, name).map(|c| c.split(';').next().unwrap().to_owned())
 }
 
 #[tokio::test]

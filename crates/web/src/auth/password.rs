@@ -2,6 +2,8 @@
 
 use std::sync::LazyLock;
 
+use tokio::sync::Semaphore;
+
 use argon2::password_hash::phc::PasswordHash;
 use argon2::{Argon2, PasswordHasher, PasswordVerifier};
 use linli_domain::auth::NewPassword;
@@ -14,6 +16,26 @@ static DECOY_HASH: LazyLock<String> = LazyLock::new(|| {
     let random = hex::encode(crate::crypto::random_bytes::<16>());
     hash_blocking(&random).expect("hashing a random password succeeds")
 });
+
+/// argon2id with the default parameters takes 19 MiB and tens of milliseconds per hash.
+/// Running more at once than there are cores only adds memory, so a flood of sign-ins
+/// queues here instead of growing one blocking thread (and 19 MiB) per request.
+static HASHING_SLOTS: LazyLock<Semaphore> = LazyLock::new(|| {
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2);
+    Semaphore::new(cores.max(2))
+});
+
+/// Runs a hashing job on the blocking pool once a slot is free.
+async fn with_hashing_slot<T: Send + 'static>(
+    job: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    let _slot = HASHING_SLOTS.acquire().await.map_err(ApiError::internal)?;
+    tokio::task::spawn_blocking(job)
+        .await
+        .map_err(ApiError::internal)
+}
 
 fn hash_blocking(password: &str) -> Result<String, argon2::password_hash::Error> {
     Ok(Argon2::default()
@@ -33,9 +55,8 @@ fn verify_blocking(password: &str, hash: &str) -> bool {
 /// Hashes a password that passed the policy (argon2id, default OWASP parameters, random salt).
 pub async fn hash(password: &NewPassword) -> Result<String, ApiError> {
     let password = password.expose().to_owned();
-    tokio::task::spawn_blocking(move || hash_blocking(&password))
-        .await
-        .map_err(ApiError::internal)?
+    with_hashing_slot(move || hash_blocking(&password))
+        .await?
         .map_err(|e| ApiError::internal(anyhow::anyhow!("password hashing failed: {e}")))
 }
 
@@ -51,9 +72,7 @@ pub async fn verify(password: &str, hash: Option<&str>) -> Result<bool, ApiError
     let hash = hash
         .map(str::to_owned)
         .unwrap_or_else(|| DECOY_HASH.clone());
-    let ok = tokio::task::spawn_blocking(move || verify_blocking(&password, &hash))
-        .await
-        .map_err(ApiError::internal)?;
+    let ok = with_hashing_slot(move || verify_blocking(&password, &hash)).await?;
     Ok(ok && known)
 }
 
