@@ -167,6 +167,10 @@ async fn community_admin_signs_in_switches_language_and_signs_out() {
     );
     assert!(client.source().await.unwrap().contains("社区管理员"));
     shot(&client, "home-phone").await;
+    client.goto(&app.url("/settings/security")).await.unwrap();
+    assert!(client.source().await.unwrap().contains("开启两步验证"));
+    shot(&client, "security-phone").await;
+    client.goto(&app.url("/")).await.unwrap();
 
     client
         .find(Locator::Css("[data-testid=lang-en]"))

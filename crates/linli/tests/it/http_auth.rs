@@ -886,3 +886,61 @@ async fn two_servers_on_one_database_share_sessions_revocation_and_throttling() 
         assert_eq!(login(&two, "u-partner", PASSWORD, None).await.status(), 429);
     }
 }
+
+#[tokio::test]
+async fn the_password_form_explains_refusals_in_the_readers_language() {
+    let t = TestDb::sqlite().await;
+    seed_world(&t.db).await;
+    let app = TestApp::spawn(&t.db).await;
+    let session = cookie_named(&web_sign_in(&app, "u-resident").await, "linli_session").unwrap();
+    let page = app
+        .client
+        .get(app.url("/settings/security"))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap();
+    let csrf = csrf_from(&page.text().await.unwrap());
+    let change = |current: &'static str, new: &'static str| {
+        let (client, url, session, csrf) = (
+            app.client.clone(),
+            app.url("/settings/security/password"),
+            session.clone(),
+            csrf.clone(),
+        );
+        async move {
+            client
+                .post(url)
+                .header("cookie", session)
+                .form(&[
+                    ("current_password", current),
+                    ("new_password", new),
+                    ("csrf", csrf.as_str()),
+                ])
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let common = change(PASSWORD, "iloveyou123").await;
+    assert_eq!(common.status(), 422);
+    assert!(common.text().await.unwrap().contains("这个密码太常见"));
+    let wrong = change("not my password", "一个足够长的新口令").await;
+    assert!(wrong.text().await.unwrap().contains("当前密码不正确"));
+    let done = change(PASSWORD, "一个足够长的新口令").await;
+    assert_eq!(
+        done.status(),
+        303,
+        "changed: every session ends, back to sign-in"
+    );
+    assert_eq!(
+        app.client
+            .get(app.url("/"))
+            .header("cookie", &session)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        303
+    );
+}

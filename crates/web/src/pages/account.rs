@@ -115,11 +115,32 @@ pub async fn change_password(
     {
         // Every session ended, this one too: sign in again with the new password.
         Ok(()) => Ok(Redirect::to("/login").into_response()),
-        Err(ApiError::InvalidField { message, .. }) => {
+        Err(ApiError::InvalidField { field, .. }) => {
+            let t = Tr::new(principal.locale);
             let mut p = page(&state, &principal).await?;
-            p.error = Some(message);
+            p.error = Some(
+                t.t(password_error_key(field, &principal, &form.new_password))
+                    .to_owned(),
+            );
             Ok(render_with_status(StatusCode::UNPROCESSABLE_ENTITY, &p))
         }
         Err(other) => Err(other),
+    }
+}
+
+/// The message key for a refused password change, in the reader's language.
+fn password_error_key(field: &str, principal: &Principal, new_password: &str) -> &'static str {
+    use linli_domain::auth::{AuthRuleError, NewPassword, Username};
+    if field == "current_password" {
+        return "security.password.error.current";
+    }
+    let rule =
+        Username::parse(&principal.username).and_then(|u| NewPassword::parse(new_password, &u));
+    match rule {
+        Err(AuthRuleError::PasswordTooShort { .. }) => "security.password.error.short",
+        Err(AuthRuleError::PasswordTooLong { .. }) => "security.password.error.long",
+        Err(AuthRuleError::PasswordTooCommon) => "security.password.error.common",
+        Err(AuthRuleError::PasswordIsUsername) => "security.password.error.username",
+        _ => "security.password.error.generic",
     }
 }
