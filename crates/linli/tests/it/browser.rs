@@ -247,5 +247,45 @@ async fn community_admin_signs_in_switches_language_and_signs_out() {
         .await
         .unwrap();
     shot(&client, "home-desktop").await;
+
+    // Enrol a second factor from the security page: scan the QR code (here: read the key).
+    client.set_window_size(390, 844).await.unwrap();
+    client.goto(&app.url("/settings/security")).await.unwrap();
+    client
+        .find(Locator::Css(
+            "form[action='/settings/security/totp'] button",
+        ))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    client
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css("[data-testid=totp-qr] svg"))
+        .await
+        .unwrap();
+    shot(&client, "totp-enrol-phone").await;
+    let key = text_of(&client, "[data-testid=totp-secret]").await;
+    let secret = crate::support::base32_decode(&key);
+    let code = linli_web::auth::totp::code_at(&secret, crate::support::now_unix()).unwrap();
+    client
+        .find(Locator::Id("code"))
+        .await
+        .unwrap()
+        .send_keys(&code)
+        .await
+        .unwrap();
+    client
+        .find(Locator::Css(
+            "form[action='/settings/security/totp/confirm'] button",
+        ))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    assert_eq!(text_of(&client, ".alert-success").await, "两步验证已开启。");
     client.close().await.unwrap();
 }

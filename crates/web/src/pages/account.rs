@@ -19,7 +19,8 @@ pub struct SecurityPage {
     pub chrome: Chrome,
     pub totp_enabled: bool,
     pub must_enrol_totp: bool,
-    pub enrolment: Option<(String, String)>,
+    /// While enrolling: the key in base32, the otpauth URL and its QR code as SVG.
+    pub enrolment: Option<(String, String, String)>,
     pub message: Option<&'static str>,
     pub error: Option<String>,
 }
@@ -58,7 +59,8 @@ pub async fn start_totp(
 ) -> Result<Response, ApiError> {
     let pending = account::start_totp_enrolment(&state, &principal).await?;
     let mut p = page(&state, &principal).await?;
-    p.enrolment = Some((pending.secret_base32, pending.otpauth_url));
+    let qr = crate::auth::totp::qr_svg(&pending.otpauth_url).unwrap_or_default();
+    p.enrolment = Some((pending.secret_base32, pending.otpauth_url, qr));
     Ok(render_with_status(StatusCode::OK, &p))
 }
 
