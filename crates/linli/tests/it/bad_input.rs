@@ -320,3 +320,42 @@ async fn browsers_get_error_pages_not_json() {
     assert_eq!(response.status(), 403);
     assert!(response.text().await.unwrap().contains("页面已过期"));
 }
+
+#[tokio::test]
+async fn expired_and_revoked_sessions_are_refused_with_their_own_code() {
+    use chrono::{Duration, Utc};
+    use linli_store::sessions::{self, NewSession};
+    let t = TestDb::sqlite().await;
+    let world = seed_world(&t.db).await;
+    let app = TestApp::spawn(&t.db).await;
+    let account = world.accounts[0].2;
+    let expired = "lnl_expired-token-for-the-test";
+    {
+        let mut conn = t.db.acquire().await.unwrap();
+        let new = NewSession {
+            token_hash: &linli_web::auth::tokens::token_hash(expired),
+            account,
+            kind: "api",
+            csrf_token: "c",
+            expires_at: Utc::now() - Duration::minutes(1),
+        };
+        sessions::insert_session(&mut conn.exec(), &new, Utc::now() - Duration::hours(2))
+            .await
+            .unwrap();
+    }
+    let (status, body) = problem(app.get("/api/v1/me", expired).await).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (401, Some("session_expired"))
+    );
+    let (status, body) = problem(app.get("/api/v1/me", "lnl_never-issued").await).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (401, Some("unauthenticated"))
+    );
+    let (status, body) = problem(app.client.get(app.url("/api/v1/me")).send().await.unwrap()).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (401, Some("unauthenticated"))
+    );
+}
