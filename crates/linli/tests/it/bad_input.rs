@@ -256,16 +256,7 @@ async fn malformed_requests_get_specific_problems_and_change_nothing() {
         json!(["resident"]),
         "rejected role changes left the roles alone"
     );
-    assert_eq!(
-        app.client
-            .get(app.url("/healthz"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200,
-        "still serving"
-    );
+    assert_eq!(app.status("/healthz").await, 200, "still serving");
 }
 
 async fn count_accounts(t: &TestDb) -> usize {

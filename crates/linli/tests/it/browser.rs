@@ -84,6 +84,26 @@ async fn start_browser() -> Option<(Driver, Client)> {
     }
 }
 
+async fn click(client: &Client, css: &str) {
+    client
+        .find(Locator::Css(css))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+async fn type_into(client: &Client, id: &str, text: &str) {
+    client
+        .find(Locator::Id(id))
+        .await
+        .unwrap()
+        .send_keys(text)
+        .await
+        .unwrap();
+}
+
 async fn shot(client: &Client, name: &str) {
     let png = client.screenshot().await.unwrap();
     std::fs::write(screenshots_dir().join(format!("{name}.png")), png).unwrap();
@@ -104,27 +124,9 @@ async fn text_of(client: &Client, css: &str) -> String {
 /// Fills in and sends the sign-in form.
 async fn submit_login(client: &Client, app: &TestApp, username: &str, password: &str) {
     client.goto(&app.url("/login")).await.unwrap();
-    client
-        .find(Locator::Id("username"))
-        .await
-        .unwrap()
-        .send_keys(username)
-        .await
-        .unwrap();
-    client
-        .find(Locator::Id("password"))
-        .await
-        .unwrap()
-        .send_keys(password)
-        .await
-        .unwrap();
-    client
-        .find(Locator::Css("[data-testid=login-submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    type_into(client, "username", username).await;
+    type_into(client, "password", password).await;
+    click(client, "[data-testid=login-submit]").await;
 }
 
 /// Signs in and waits for the home page.
@@ -172,13 +174,7 @@ async fn community_admin_signs_in_switches_language_and_signs_out() {
     shot(&client, "security-phone").await;
     client.goto(&app.url("/")).await.unwrap();
 
-    client
-        .find(Locator::Css("[data-testid=lang-en]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&client, "[data-testid=lang-en]").await;
     client
         .wait()
         .at_most(Duration::from_secs(10))
@@ -212,13 +208,7 @@ async fn community_admin_signs_in_switches_language_and_signs_out() {
         );
     }
 
-    client
-        .find(Locator::Css("[data-testid=logout]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&client, "[data-testid=logout]").await;
     client
         .wait()
         .at_most(Duration::from_secs(10))
@@ -233,13 +223,7 @@ async fn community_admin_signs_in_switches_language_and_signs_out() {
         text_of(&client, "[data-testid=greeting]").await,
         "Hello, 林海"
     );
-    client
-        .find(Locator::Css("[data-testid=lang-zh]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&client, "[data-testid=lang-zh]").await;
     client
         .wait()
         .at_most(Duration::from_secs(10))
@@ -251,15 +235,7 @@ async fn community_admin_signs_in_switches_language_and_signs_out() {
     // Enrol a second factor from the security page: scan the QR code (here: read the key).
     client.set_window_size(390, 844).await.unwrap();
     client.goto(&app.url("/settings/security")).await.unwrap();
-    client
-        .find(Locator::Css(
-            "form[action='/settings/security/totp'] button",
-        ))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&client, "form[action='/settings/security/totp'] button").await;
     client
         .wait()
         .at_most(Duration::from_secs(10))
@@ -270,22 +246,12 @@ async fn community_admin_signs_in_switches_language_and_signs_out() {
     let key = text_of(&client, "[data-testid=totp-secret]").await;
     let secret = crate::support::base32_decode(&key);
     let code = linli_web::auth::totp::code_at(&secret, crate::support::now_unix()).unwrap();
-    client
-        .find(Locator::Id("code"))
-        .await
-        .unwrap()
-        .send_keys(&code)
-        .await
-        .unwrap();
-    client
-        .find(Locator::Css(
-            "form[action='/settings/security/totp/confirm'] button",
-        ))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    type_into(&client, "code", &code).await;
+    click(
+        &client,
+        "form[action='/settings/security/totp/confirm'] button",
+    )
+    .await;
     assert_eq!(text_of(&client, ".alert-success").await, "两步验证已开启。");
     client.close().await.unwrap();
 }

@@ -444,12 +444,7 @@ async fn web_login_sets_a_locked_down_cookie_and_every_form_needs_its_csrf_token
         .await
         .unwrap();
     assert_eq!(with_pre_token.status(), 403);
-    let home = browser
-        .get(app.url("/"))
-        .header("cookie", &session)
-        .send()
-        .await
-        .unwrap();
+    let home = app.get_with_cookie("/", &session).await;
     assert_eq!(home.status(), 200);
     let html = home.text().await.unwrap();
     assert!(html.contains("u-community-admin"));
@@ -473,12 +468,7 @@ async fn web_login_sets_a_locked_down_cookie_and_every_form_needs_its_csrf_token
         .await
         .unwrap();
     assert_eq!(logout.status(), 303);
-    let after = browser
-        .get(app.url("/"))
-        .header("cookie", &session)
-        .send()
-        .await
-        .unwrap();
+    let after = app.get_with_cookie("/", &session).await;
     assert_eq!(
         after.status(),
         303,
@@ -494,15 +484,7 @@ async fn operations_endpoints_answer() {
     let health = app.client.get(app.url("/healthz")).send().await.unwrap();
     assert_eq!(health.status(), 200);
     assert!(health.headers().contains_key("x-request-id"));
-    assert_eq!(
-        app.client
-            .get(app.url("/readyz"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(app.status("/readyz").await, 200);
     let metrics = app
         .client
         .get(app.url("/metrics"))
@@ -747,13 +729,7 @@ async fn web_sign_in_asks_for_the_code_once_a_second_factor_is_enrolled() {
     assert_eq!(app.get("/api/v1/me", token_value).await.status(), 401);
     let forged_session = format!("linli_session={token_value}");
     assert_eq!(
-        app.client
-            .get(app.url("/"))
-            .header("cookie", &forged_session)
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        app.get_with_cookie("/", &forged_session).await.status(),
         303
     );
 
@@ -787,16 +763,7 @@ async fn web_sign_in_asks_for_the_code_once_a_second_factor_is_enrolled() {
         .unwrap();
     assert_eq!(right.status(), 303);
     let session = cookie_named(&right, "linli_session").expect("signed in after the code");
-    assert_eq!(
-        app.client
-            .get(app.url("/"))
-            .header("cookie", &session)
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(app.get_with_cookie("/", &session).await.status(), 200);
 }
 
 #[tokio::test]
@@ -823,16 +790,7 @@ async fn a_client_that_never_finishes_its_headers_is_cut_off() {
         read.is_ok(),
         "the server closed the slow connection within the header-read timeout"
     );
-    assert_eq!(
-        app.client
-            .get(app.url("/healthz"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200,
-        "and kept serving others"
-    );
+    assert_eq!(app.status("/healthz").await, 200, "and kept serving others");
 }
 
 #[tokio::test]
@@ -933,14 +891,5 @@ async fn the_password_form_explains_refusals_in_the_readers_language() {
         303,
         "changed: every session ends, back to sign-in"
     );
-    assert_eq!(
-        app.client
-            .get(app.url("/"))
-            .header("cookie", &session)
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        303
-    );
+    assert_eq!(app.get_with_cookie("/", &session).await.status(), 303);
 }

@@ -86,15 +86,7 @@ async fn postgres_outage_answers_503_with_retry_after_and_recovers_by_itself() {
         !body.to_string().contains("5432"),
         "no connection details leak: {body}"
     );
-    assert_eq!(
-        app.client
-            .get(app.url("/readyz"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        503
-    );
+    assert_eq!(app.status("/readyz").await, 503);
 
     let listener = TcpListener::bind(relay_addr)
         .await
@@ -111,15 +103,7 @@ async fn postgres_outage_answers_503_with_retry_after_and_recovers_by_itself() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    assert_eq!(
-        app.client
-            .get(app.url("/readyz"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(app.status("/readyz").await, 200);
     relay.cut();
 }
 
