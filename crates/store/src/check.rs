@@ -19,8 +19,8 @@ impl CheckReport {
 
 pub async fn run(db: &Db) -> Result<CheckReport> {
     let mut report = CheckReport::default();
-    let mut conn = db.acquire().await?;
-    let mut ex = conn.exec();
+    let mut tx = db.begin_snapshot().await?;
+    let mut ex = tx.exec();
     if ex.engine() == Engine::Sqlite {
         let rows: Vec<(String,)> = ex
             .fetch_all_raw("PRAGMA integrity_check", "SELECT 'ok'")
@@ -61,5 +61,6 @@ pub async fn run(db: &Db) -> Result<CheckReport> {
     let (checked, breaks) = audit::verify_chains(&mut ex).await?;
     report.audit_entries_checked = checked;
     report.audit_breaks = breaks;
+    tx.commit().await?;
     Ok(report)
 }

@@ -113,6 +113,18 @@ impl Db {
         })
     }
 
+    /// Starts a read-only transaction that sees one consistent snapshot (for `linli check`
+    /// on a live database, so appends made meanwhile cannot look like breaks).
+    pub async fn begin_snapshot(&self) -> Result<Tx> {
+        Ok(match self {
+            Db::Sqlite(pool) => Tx::Sqlite(pool.begin_with("BEGIN").await?),
+            Db::Postgres(pool) => Tx::Postgres(
+                pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                    .await?,
+            ),
+        })
+    }
+
     /// A cheap round trip, used by `/readyz`.
     pub async fn ping(&self) -> Result<()> {
         let mut conn = self.acquire().await?;

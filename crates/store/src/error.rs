@@ -39,9 +39,18 @@ impl From<sqlx::Error> for StoreError {
                     return StoreError::ForeignKey(error);
                 }
                 let code = db.code().unwrap_or_default();
-                // PostgreSQL class 08 (connection), 57P0x (shutdown, cannot connect now),
-                // SQLite 5/6 (busy, locked) all clear up by themselves.
-                if code.starts_with("08") || code.starts_with("57P") || code == "5" || code == "6" {
+                // SQLite reports extended codes (e.g. 517 = BUSY_SNAPSHOT): the primary code
+                // is the low byte.
+                let is_sqlite = db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some();
+                let sqlite_primary = code
+                    .parse::<i32>()
+                    .ok()
+                    .filter(|_| is_sqlite)
+                    .map(|c| c & 0xff);
+                if code.starts_with("08")
+                    || code.starts_with("57P")
+                    || matches!(sqlite_primary, Some(5 | 6))
+                {
                     StoreError::Unavailable(error)
                 } else {
                     StoreError::Database(error)

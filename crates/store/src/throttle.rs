@@ -73,3 +73,39 @@ pub async fn clear(ex: &mut Exec<'_>, key: &str) -> Result<()> {
     ex.execute(&q).await?;
     Ok(())
 }
+
+/// Reads a counter inside a write transaction, creating it first if missing so that on
+/// PostgreSQL the row lock really holds (`FOR UPDATE` on a missing row locks nothing) and
+/// concurrent attempts on one key take turns.
+pub async fn lock(
+    ex: &mut Exec<'_>,
+    key: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<ThrottleState> {
+    let seed = Query::insert()
+        .into_table(LoginThrottle::Table)
+        .columns([
+            LoginThrottle::ThrottleKey,
+            LoginThrottle::Failures,
+            LoginThrottle::WindowStartedAt,
+            LoginThrottle::LockedUntil,
+        ])
+        .values_panic([
+            key.into(),
+            0i32.into(),
+            now.into(),
+            Option::<chrono::DateTime<chrono::Utc>>::None.into(),
+        ])
+        .on_conflict(
+            OnConflict::column(LoginThrottle::ThrottleKey)
+                .do_nothing()
+                .to_owned(),
+        )
+        .to_owned();
+    ex.execute(&seed).await?;
+    Ok(load(ex, key).await?.unwrap_or(ThrottleState {
+        failures: 0,
+        window_started_at: now,
+        locked_until: None,
+    }))
+}

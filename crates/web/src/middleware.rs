@@ -41,13 +41,15 @@ fn request_id(headers: &HeaderMap) -> String {
 }
 
 fn client_ip(state: &AppState, request: &Request) -> Option<String> {
+    // Behind our own reverse proxy the last X-Forwarded-For entry is the one the proxy
+    // added; everything left of it came from the client and can be forged.
     if state.settings.trust_proxy
         && let Some(forwarded) = request
             .headers()
             .get("x-forwarded-for")
             .and_then(|v| v.to_str().ok())
-        && let Some(first) = forwarded.split(',').next()
-        && let Ok(ip) = first.trim().parse::<std::net::IpAddr>()
+        && let Some(last) = forwarded.rsplit(',').next()
+        && let Ok(ip) = last.trim().parse::<std::net::IpAddr>()
     {
         return Some(ip.to_string());
     }
@@ -137,7 +139,7 @@ pub async fn observe(State(state): State<AppState>, request: Request, next: Next
     let elapsed = started.elapsed();
     let status = response.status().as_u16();
     let labels = [
-        ("method", method.to_string()),
+        ("method", method_label(&method).to_owned()),
         ("route", route.clone()),
         ("status", status.to_string()),
     ];
@@ -146,6 +148,22 @@ pub async fn observe(State(state): State<AppState>, request: Request, next: Next
         .record(elapsed.as_secs_f64());
     log_served(&span, status, elapsed);
     response
+}
+
+/// Methods outside the standard set share one label, so clients cannot create new
+/// metric series (and memory) at will.
+fn method_label(method: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
 }
 
 /// Requests slower than this are logged as warnings whatever their status.

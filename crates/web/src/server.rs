@@ -23,7 +23,9 @@ pub async fn serve(
     settings: &Settings,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
-    let mut builder = Builder::new(TokioExecutor::new());
+    // HTTP/1.1 only: it is what browsers and reverse proxies speak to Linli, and it is the
+    // protocol the header-read timeout below applies to (cleartext HTTP/2 would bypass it).
+    let mut builder = Builder::new(TokioExecutor::new()).http1_only();
     builder
         .http1()
         .timer(TokioTimer::new())

@@ -893,3 +893,148 @@ async fn the_password_form_explains_refusals_in_the_readers_language() {
     );
     assert_eq!(app.get_with_cookie("/", &session).await.status(), 303);
 }
+
+#[tokio::test]
+async fn parallel_guesses_cannot_slip_past_the_limit() {
+    for t in TestDb::all().await {
+        seed_world(&t.db).await;
+        let app = TestApp::spawn(&t.db).await;
+        let guesses = (0..20).map(|i| {
+            let (client, url) = (app.client.clone(), app.url("/api/v1/auth/login"));
+            async move {
+                let body =
+                    json!({ "username": "u-volunteer", "password": format!("guess number {i}") });
+                client
+                    .post(url)
+                    .json(&body)
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+                    .as_u16()
+            }
+        });
+        let statuses = futures_join_all(guesses).await;
+        let checked = statuses.iter().filter(|s| **s == 401).count();
+        assert!(
+            checked <= 5,
+            "{}: {checked} guesses were checked, the limit is 5 ({statuses:?})",
+            t.engine
+        );
+        assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 20 - checked);
+        assert_eq!(
+            login(&app, "u-volunteer", PASSWORD, None).await.status(),
+            429
+        );
+    }
+}
+
+/// Runs futures concurrently on the test runtime and collects their results in order.
+async fn futures_join_all<
+    F: std::future::Future<Output = T> + Send + 'static,
+    T: Send + 'static,
+>(
+    futures: impl Iterator<Item = F>,
+) -> Vec<T> {
+    let handles: Vec<_> = futures.map(tokio::spawn).collect();
+    let mut out = Vec::new();
+    for handle in handles {
+        out.push(handle.await.unwrap());
+    }
+    out
+}
+
+#[tokio::test]
+async fn guessing_the_current_password_with_a_stolen_session_is_throttled() {
+    let t = TestDb::sqlite().await;
+    seed_world(&t.db).await;
+    let app = TestApp::spawn(&t.db).await;
+    let token = app.token("u-party-member").await;
+    let attempt = || {
+        app.client
+            .post(app.url("/api/v1/me/password"))
+            .bearer_auth(&token)
+            .json(&json!({ "current_password": "a wrong guess", "new_password": "a brand new passphrase" }))
+            .send()
+    };
+    for _ in 0..5 {
+        assert_eq!(attempt().await.unwrap().status(), 422);
+    }
+    let (status, body) = problem(attempt().await.unwrap()).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (429, Some("login_throttled"))
+    );
+}
+
+#[tokio::test]
+async fn behind_a_proxy_the_client_address_is_the_one_the_proxy_saw() {
+    let t = TestDb::sqlite().await;
+    let world = seed_world(&t.db).await;
+    let settings = Settings {
+        trust_proxy: true,
+        ..Settings::default()
+    };
+    let app = TestApp::spawn_with(&t.db, settings).await;
+    let response = app
+        .client
+        .post(app.url("/api/v1/auth/login"))
+        .header("x-forwarded-for", "6.6.6.6, 10.1.2.3")
+        .json(&json!({ "username": "u-resident", "password": "wrong password!" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    let mut conn = t.db.acquire().await.unwrap();
+    let entries = linli_store::audit::recent(&mut conn.exec(), world.a.id.0, 5)
+        .await
+        .unwrap();
+    let failed = entries.iter().find(|e| e.action == "login_failed").unwrap();
+    assert_eq!(
+        failed.actor_ip.as_deref(),
+        Some("10.1.2.3"),
+        "the forgeable left-hand entries are ignored"
+    );
+}
+
+#[tokio::test]
+async fn a_community_admin_cannot_disable_the_auditor() {
+    let t = TestDb::sqlite().await;
+    let world = seed_world(&t.db).await;
+    let app = TestApp::spawn(&t.db).await;
+    let auditor = world
+        .accounts
+        .iter()
+        .find(|(r, _, _)| *r == Role::Auditor)
+        .unwrap()
+        .2;
+    let path = format!(
+        "/api/v1/communities/{}/accounts/{}/disable",
+        world.a.id, auditor
+    );
+    let admin = app.token("u-community-admin").await;
+    let (status, body) = problem(
+        app.client
+            .post(app.url(&path))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (409, Some("account_spans_communities"))
+    );
+    let district = app.token("u-district-admin").await;
+    assert_eq!(
+        app.client
+            .post(app.url(&path))
+            .bearer_auth(&district)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        204
+    );
+}

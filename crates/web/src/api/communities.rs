@@ -4,7 +4,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
-use linli_domain::auth::{Action, Role, Target};
+use linli_domain::auth::{Action, GrantScope, Role, Target};
 use linli_domain::{AccountId, CommunityId, GridId};
 use linli_store::audit::{self, AuditEntry, AuditEvent};
 use linli_store::{auth as accounts, registry};
@@ -439,16 +439,27 @@ async fn spans_other_communities(
         let mut conn = state.db.acquire().await?;
         accounts::grants_of(&mut conn.exec(), account).await?
     };
+    let district_admin_here = principal.district_ids().contains(&target.district_id);
     for grant in &grants.grants {
-        let Some(community) = grant_community(grant) else {
-            return Ok(!principal.district_ids().contains(&target.district_id));
-        };
-        if community == target.community_id {
-            continue;
-        }
-        let (other, _) = community_target(state, community).await?;
-        if !principal.can(Action::DisableAccount, &other) {
-            return Ok(true);
+        match grant.scope {
+            // Another district administrator: only a district administrator of that same
+            // district reaches them.
+            GrantScope::District { district_id } => {
+                if !principal.district_ids().contains(&district_id) {
+                    return Ok(true);
+                }
+            }
+            // Auditors are appointed by the district; a community admin cannot remove one.
+            _ if grant.role == Role::Auditor && !district_admin_here => return Ok(true),
+            GrantScope::Community { community_id } | GrantScope::Grids { community_id, .. } => {
+                if community_id == target.community_id {
+                    continue;
+                }
+                let (other, _) = community_target(state, community_id).await?;
+                if !principal.can(Action::DisableAccount, &other) {
+                    return Ok(true);
+                }
+            }
         }
     }
     Ok(false)

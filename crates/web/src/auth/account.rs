@@ -52,15 +52,24 @@ pub async fn change_password(
             .await?
             .ok_or(ApiError::SessionExpired)?
     };
+    // Whoever holds a stolen session must not get unlimited guesses at the password.
+    let username = Username::parse(&account.username)?;
+    crate::auth::login::claim_attempt(state, &username, Some(&account)).await?;
     if current.chars().count() > NewPassword::MAX_LEN
         || !password::verify(current, Some(&account.password_hash)).await?
     {
+        crate::auth::login::record_failure(
+            state,
+            &username,
+            Some(&account),
+            "wrong_current_password",
+        )
+        .await?;
         return Err(ApiError::InvalidField {
             field: "current_password",
             message: "the current password is wrong".to_owned(),
         });
     }
-    let username = Username::parse(&account.username)?;
     let new = NewPassword::parse(new, &username).map_err(|e| ApiError::InvalidField {
         field: "new_password",
         message: e.to_string(),
@@ -84,6 +93,7 @@ pub async fn change_password(
         now,
     )
     .await?;
+    crate::auth::login::forgive_attempt(&mut ex, &account.username).await?;
     tx.commit().await?;
     state.sessions.forget_account(principal.account_id.0);
     Ok(())

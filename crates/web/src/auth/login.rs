@@ -74,69 +74,84 @@ fn event(
     }
 }
 
-/// If the account name or the client address is locked out, how long until it is not.
-async fn lockout(
-    state: &AppState,
-    username: &Username,
-) -> Result<Option<std::time::Duration>, ApiError> {
-    let now = Utc::now();
-    let mut conn = state.db.acquire().await?;
-    let mut ex = conn.exec();
-    let mut until = ThrottlePolicy::ACCOUNT.locked_until(
-        throttle::load(&mut ex, &account_key(username))
-            .await?
-            .as_ref(),
-        now,
-    );
+/// The throttle keys an attempt counts against: the account name, and the client address
+/// when there is one.
+fn throttle_keys(username: &Username) -> Vec<(String, ThrottlePolicy)> {
+    let mut keys = vec![(account_key(username), ThrottlePolicy::ACCOUNT)];
     if let Some(ip) = context::client_ip() {
-        let by_address = ThrottlePolicy::ADDRESS.locked_until(
-            throttle::load(&mut ex, &address_key(&ip)).await?.as_ref(),
-            now,
-        );
-        until = until.max(by_address);
+        keys.push((address_key(&ip), ThrottlePolicy::ADDRESS));
     }
-    Ok(until.map(|u| (u - now).to_std().unwrap_or_default()))
+    keys
 }
 
-async fn count_failure(
-    ex: &mut Exec<'_>,
-    key: &str,
-    policy: ThrottlePolicy,
-    now: DateTime<Utc>,
+/// Counts one attempt against the name and the address *before* the password is checked,
+/// in one transaction with the counters locked, so parallel guesses cannot slip past the
+/// limit while an earlier one is still hashing. A success gives the attempt back
+/// ([`forgive_attempt`]). Refused (and audited) when either key is locked out.
+pub(crate) async fn claim_attempt(
+    state: &AppState,
+    username: &Username,
+    account: Option<&AccountRow>,
 ) -> Result<(), ApiError> {
-    let state = throttle::load(ex, key).await?;
-    throttle::save(ex, key, &policy.after_failure(state.as_ref(), now)).await?;
+    let now = Utc::now();
+    let keys = throttle_keys(username);
+    let mut tx = state.db.begin().await?;
+    let mut ex = tx.exec();
+    let mut counters = Vec::with_capacity(keys.len());
+    for (key, policy) in &keys {
+        let counter = throttle::lock(&mut ex, key, now).await?;
+        if let Some(until) = policy.locked_until(Some(&counter), now) {
+            drop(tx);
+            let detail = serde_json::json!({ "username": username.as_str() });
+            audit::record(
+                &state.db,
+                &event("login_throttled", account, "denied", detail),
+                now,
+            )
+            .await?;
+            return Err(ApiError::LoginThrottled {
+                retry_after: (until - now).to_std().unwrap_or_default(),
+            });
+        }
+        counters.push(counter);
+    }
+    for ((key, policy), counter) in keys.iter().zip(&counters) {
+        throttle::save(&mut ex, key, &policy.after_failure(Some(counter), now)).await?;
+    }
+    tx.commit().await?;
     Ok(())
 }
 
-/// Counts a failed attempt against the name and the address and audits it, in one transaction.
-async fn record_failure(
+/// After a successful sign-in: the account's counter starts again, and the address gets
+/// its attempt back (an office full of people signing in is not an attack).
+pub(crate) async fn forgive_attempt(ex: &mut Exec<'_>, username: &str) -> Result<(), ApiError> {
+    throttle::clear(ex, &format!("account:{username}")).await?;
+    if let Some(ip) = context::client_ip() {
+        let key = address_key(&ip);
+        if let Some(mut counter) = throttle::load(ex, &key).await?
+            && counter.failures > 0
+        {
+            counter.failures -= 1;
+            throttle::save(ex, &key, &counter).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Audits a failed attempt (already counted by [`claim_attempt`]).
+pub(crate) async fn record_failure(
     state: &AppState,
     username: &Username,
     account: Option<&AccountRow>,
     reason: &str,
 ) -> Result<(), ApiError> {
-    let now = Utc::now();
-    let mut tx = state.db.begin().await?;
-    let mut ex = tx.exec();
-    count_failure(
-        &mut ex,
-        &account_key(username),
-        ThrottlePolicy::ACCOUNT,
-        now,
-    )
-    .await?;
-    if let Some(ip) = context::client_ip() {
-        count_failure(&mut ex, &address_key(&ip), ThrottlePolicy::ADDRESS, now).await?;
-    }
     let detail = serde_json::json!({ "username": username.as_str(), "reason": reason });
-    audit::append(
-        &mut ex,
+    audit::record(
+        &state.db,
         &event("login_failed", account, "failure", detail),
-        now,
+        Utc::now(),
     )
     .await?;
-    tx.commit().await?;
     Ok(())
 }
 
@@ -192,7 +207,7 @@ pub async fn issue_session(
             now,
         )
         .await?;
-        throttle::clear(&mut ex, &format!("account:{}", account.username)).await?;
+        forgive_attempt(&mut ex, &account.username).await?;
     }
     tx.commit().await?;
     Ok(IssuedSession {
@@ -211,24 +226,11 @@ pub async fn sign_in(
     kind: SessionKind,
 ) -> Result<LoginOutcome, ApiError> {
     let username = credentials.username;
-    if let Some(retry_after) = lockout(state, username).await? {
-        audit::record(
-            &state.db,
-            &event(
-                "login_throttled",
-                None,
-                "denied",
-                serde_json::json!({ "username": username.as_str() }),
-            ),
-            Utc::now(),
-        )
-        .await?;
-        return Err(ApiError::LoginThrottled { retry_after });
-    }
     let account = {
         let mut conn = state.db.acquire().await?;
         accounts::find_account_by_username(&mut conn.exec(), username.as_str()).await?
     };
+    claim_attempt(state, username, account.as_ref()).await?;
     let password_ok = password::verify(
         credentials.password,
         account.as_ref().map(|a| a.password_hash.as_str()),
@@ -293,12 +295,7 @@ pub async fn complete_totp(
             .ok_or(ApiError::SessionExpired)?
     };
     let username = Username::parse(&account.username)?;
-    if let Some(retry_after) = lockout(state, &username).await? {
-        let detail = serde_json::json!({ "username": username.as_str(), "step": "second_factor" });
-        let throttled = event("login_throttled", Some(&account), "denied", detail);
-        audit::record(&state.db, &throttled, Utc::now()).await?;
-        return Err(ApiError::LoginThrottled { retry_after });
-    }
+    claim_attempt(state, &username, Some(&account)).await?;
     if account.is_disabled() {
         return Err(ApiError::SessionExpired);
     }
@@ -306,9 +303,13 @@ pub async fn complete_totp(
         record_failure(state, &username, Some(&account), "wrong_totp").await?;
         return Err(ApiError::InvalidTotp);
     }
-    {
+    // Trade the pending token in exactly once, even if the form is sent twice at once.
+    let traded = {
         let mut conn = state.db.acquire().await?;
-        sessions::revoke_session(&mut conn.exec(), &hash, now).await?;
+        sessions::revoke_session(&mut conn.exec(), &hash, now).await?
+    };
+    if !traded {
+        return Err(ApiError::SessionExpired);
     }
     issue_session(state, &account, SessionKind::Browser).await
 }

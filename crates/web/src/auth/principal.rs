@@ -93,10 +93,10 @@ pub struct Principal {
 
 /// The session secret a request carries: a bearer token, else the session cookie.
 pub fn presented_token(headers: &HeaderMap) -> Option<(String, SessionKind)> {
-    if let Some(value) = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-    {
+    // A request that sends an Authorization header is judged by it alone: a malformed one
+    // does not fall back to the cookie.
+    if let Some(value) = headers.get(header::AUTHORIZATION) {
+        let value = value.to_str().ok()?;
         let token = value
             .strip_prefix("Bearer ")
             .or_else(|| value.strip_prefix("bearer "))?;
@@ -133,7 +133,8 @@ impl Principal {
         via: SessionKind,
     ) -> Result<Principal, ApiError> {
         let hash = token_hash(token);
-        let (row, grants, from_cache) = match state.sessions.get(&hash) {
+        let epoch = state.sessions.epoch();
+        let (mut row, grants, from_cache) = match state.sessions.get(&hash) {
             Some((row, grants)) => (row, grants, true),
             None => {
                 let mut conn = state.db.acquire().await?;
@@ -159,8 +160,10 @@ impl Principal {
                     (now + kind.idle_timeout()).min(row.created_at + kind.absolute_lifetime());
                 let mut conn = state.db.acquire().await?;
                 sessions::touch_session(&mut conn.exec(), &hash, now, expires).await?;
+                row.last_seen_at = now;
+                row.expires_at = expires;
             }
-            state.sessions.put(&hash, &row, &grants);
+            state.sessions.put(&hash, &row, &grants, epoch);
         }
         let account_id = AccountId(row.account_id);
         Ok(Principal {

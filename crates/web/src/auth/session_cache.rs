@@ -13,6 +13,7 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use linli_store::auth::AccountGrants;
@@ -31,6 +32,9 @@ struct Entry {
 pub struct SessionCache {
     ttl: Duration,
     entries: Mutex<HashMap<Vec<u8>, Entry>>,
+    /// Bumped by every invalidation. A lookup that started before an invalidation must not
+    /// put what it read back into the cache: the read may predate the revocation.
+    epoch: AtomicU64,
 }
 
 impl SessionCache {
@@ -38,6 +42,7 @@ impl SessionCache {
         SessionCache {
             ttl,
             entries: Mutex::new(HashMap::new()),
+            epoch: AtomicU64::new(0),
         }
     }
 
@@ -57,11 +62,20 @@ impl SessionCache {
         (entry.loaded.elapsed() < self.ttl).then(|| (entry.session.clone(), entry.grants.clone()))
     }
 
-    pub fn put(&self, token_hash: &[u8], session: &SessionRow, grants: &AccountGrants) {
+    /// Read before looking a session up in the database; pass it to [`SessionCache::put`].
+    pub fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::SeqCst)
+    }
+
+    /// Caches a lookup, unless something was invalidated since `epoch` was read.
+    pub fn put(&self, token_hash: &[u8], session: &SessionRow, grants: &AccountGrants, epoch: u64) {
         if self.ttl.is_zero() {
             return;
         }
         let mut entries = self.entries();
+        if self.epoch.load(Ordering::SeqCst) != epoch {
+            return;
+        }
         if entries.len() >= MAX_ENTRIES {
             let ttl = self.ttl;
             entries.retain(|_, e| e.loaded.elapsed() < ttl);
@@ -80,13 +94,16 @@ impl SessionCache {
     }
 
     pub fn forget(&self, token_hash: &[u8]) {
-        self.entries().remove(token_hash);
+        let mut entries = self.entries();
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+        entries.remove(token_hash);
     }
 
     /// Drops every cached session of an account (after anything about it changed).
     pub fn forget_account(&self, account_id: Uuid) {
-        self.entries()
-            .retain(|_, e| e.session.account_id != account_id);
+        let mut entries = self.entries();
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+        entries.retain(|_, e| e.session.account_id != account_id);
     }
 }
 
@@ -117,9 +134,9 @@ mod tests {
     fn entries_expire_and_are_dropped_per_session_or_account() {
         let cache = SessionCache::new(Duration::from_millis(50));
         let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
-        cache.put(b"t1", &row(a), &AccountGrants::default());
-        cache.put(b"t2", &row(a), &AccountGrants::default());
-        cache.put(b"t3", &row(b), &AccountGrants::default());
+        cache.put(b"t1", &row(a), &AccountGrants::default(), cache.epoch());
+        cache.put(b"t2", &row(a), &AccountGrants::default(), cache.epoch());
+        cache.put(b"t3", &row(b), &AccountGrants::default(), cache.epoch());
         assert!(cache.get(b"t1").is_some());
         cache.forget(b"t1");
         assert!(cache.get(b"t1").is_none());
@@ -134,9 +151,28 @@ mod tests {
     }
 
     #[test]
+    fn a_lookup_that_straddles_an_invalidation_is_not_cached() {
+        let cache = SessionCache::new(Duration::from_secs(5));
+        let account = Uuid::now_v7();
+        let before = cache.epoch();
+        // ...the database read happens here, then the session is revoked...
+        cache.forget_account(account);
+        cache.put(b"t", &row(account), &AccountGrants::default(), before);
+        assert!(
+            cache.get(b"t").is_none(),
+            "a read older than the revocation is not kept"
+        );
+    }
+
+    #[test]
     fn a_zero_lifetime_caches_nothing() {
         let cache = SessionCache::new(Duration::ZERO);
-        cache.put(b"t", &row(Uuid::now_v7()), &AccountGrants::default());
+        cache.put(
+            b"t",
+            &row(Uuid::now_v7()),
+            &AccountGrants::default(),
+            cache.epoch(),
+        );
         assert!(cache.get(b"t").is_none());
     }
 }

@@ -222,11 +222,12 @@ pub fn cookie_header(
 
 /// Only same-site paths are followed after a form (no open redirects).
 pub fn safe_next(next: &str) -> &str {
-    if next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') {
-        next
-    } else {
-        "/"
-    }
+    let plain_path = next.starts_with('/')
+        && !next.starts_with("//")
+        && next
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/-_.~?=&%".contains(c));
+    if plain_path { next } else { "/" }
 }
 
 /// Shows a time in the community's zone. Mainland China keeps one offset all year, so the
@@ -284,4 +285,24 @@ pub fn error_page(
         request_id,
     };
     render_with_status(status, &page)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_next;
+
+    #[test]
+    fn only_plain_local_paths_are_followed() {
+        assert_eq!(safe_next("/accounts?page=2"), "/accounts?page=2");
+        for bad in [
+            "//evil.example",
+            "/\t/evil.example",
+            "https://evil.example",
+            "/%0a\r\nX: y",
+            "/\\evil",
+            "",
+        ] {
+            assert_eq!(safe_next(bad), "/", "{bad:?}");
+        }
+    }
 }
