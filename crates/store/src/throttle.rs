@@ -35,9 +35,10 @@ pub async fn load(ex: &mut Exec<'_>, key: &str) -> Result<Option<ThrottleState>>
     }))
 }
 
-pub async fn save(ex: &mut Exec<'_>, key: &str, state: &ThrottleState) -> Result<()> {
+/// An insert of the counter row for `key`; callers choose what a conflict does.
+fn insert_counter(key: &str, state: &ThrottleState) -> sea_query::InsertStatement {
     let failures = i32::try_from(state.failures).unwrap_or(i32::MAX);
-    let q = Query::insert()
+    Query::insert()
         .into_table(LoginThrottle::Table)
         .columns([
             LoginThrottle::ThrottleKey,
@@ -51,6 +52,11 @@ pub async fn save(ex: &mut Exec<'_>, key: &str, state: &ThrottleState) -> Result
             state.window_started_at.into(),
             state.locked_until.into(),
         ])
+        .to_owned()
+}
+
+pub async fn save(ex: &mut Exec<'_>, key: &str, state: &ThrottleState) -> Result<()> {
+    let q = insert_counter(key, state)
         .on_conflict(
             OnConflict::column(LoginThrottle::ThrottleKey)
                 .update_columns([
@@ -82,20 +88,12 @@ pub async fn lock(
     key: &str,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<ThrottleState> {
-    let seed = Query::insert()
-        .into_table(LoginThrottle::Table)
-        .columns([
-            LoginThrottle::ThrottleKey,
-            LoginThrottle::Failures,
-            LoginThrottle::WindowStartedAt,
-            LoginThrottle::LockedUntil,
-        ])
-        .values_panic([
-            key.into(),
-            0i32.into(),
-            now.into(),
-            Option::<chrono::DateTime<chrono::Utc>>::None.into(),
-        ])
+    let fresh = ThrottleState {
+        failures: 0,
+        window_started_at: now,
+        locked_until: None,
+    };
+    let seed = insert_counter(key, &fresh)
         .on_conflict(
             OnConflict::column(LoginThrottle::ThrottleKey)
                 .do_nothing()
@@ -103,9 +101,5 @@ pub async fn lock(
         )
         .to_owned();
     ex.execute(&seed).await?;
-    Ok(load(ex, key).await?.unwrap_or(ThrottleState {
-        failures: 0,
-        window_started_at: now,
-        locked_until: None,
-    }))
+    Ok(load(ex, key).await?.unwrap_or(fresh))
 }
