@@ -45,6 +45,15 @@ impl Tr {
         })
     }
 
+    /// The text for `key` if there is one (for open-ended keys such as audit actions).
+    pub fn try_t(&self, key: &str) -> Option<&'static str> {
+        let table = match self.locale {
+            Locale::ZhCn => &*ZH_CN,
+            Locale::En => &*EN,
+        };
+        table.get(key).copied()
+    }
+
     /// The value of the page's `lang` attribute.
     pub fn lang(&self) -> &'static str {
         self.locale.as_str()

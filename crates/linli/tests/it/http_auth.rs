@@ -701,6 +701,13 @@ async fn every_role_gets_a_home_page_with_only_the_navigation_it_may_use() {
             },
             "{role} /audit page"
         );
+        if *role == Role::Auditor {
+            let html = audit.text().await.unwrap();
+            assert!(
+                html.contains("登录成功") && html.contains("成功"),
+                "audit actions are shown in the reader's language"
+            );
+        }
     }
 }
 

@@ -137,6 +137,7 @@ pub async fn audit_log(
     principal
         .authorize(&state, Action::ReadAudit, &target, Deny::AsForbidden)
         .await?;
+    let t = Tr::new(principal.locale);
     let mut conn = state.db.acquire().await?;
     let entries = audit::recent(&mut conn.exec(), ctx.community_id, 100).await?;
     let page = AuditPage {
@@ -152,8 +153,14 @@ pub async fn audit_log(
             .map(|e| AuditLine {
                 seq: e.seq,
                 at: local_time(&e.at, &ctx.time_zone),
-                action: e.action,
-                outcome: e.outcome,
+                action: t
+                    .try_t(&format!("audit.action.{}", e.action))
+                    .map(str::to_owned)
+                    .unwrap_or(e.action),
+                outcome: t
+                    .try_t(&format!("audit.outcome.{}", e.outcome))
+                    .map(str::to_owned)
+                    .unwrap_or(e.outcome),
                 object: format!("{} {}", e.object_type, e.object_id.unwrap_or_default()),
             })
             .collect(),
