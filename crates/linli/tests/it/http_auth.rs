@@ -170,12 +170,7 @@ async fn role_change_and_disable_end_the_target_sessions() {
     let app = TestApp::spawn(&t.db).await;
     let admin = app.token("u-community-admin").await;
     let staff_token = app.token("u-community-staff").await;
-    let staff_id = world
-        .accounts
-        .iter()
-        .find(|(r, _, _)| *r == Role::CommunityStaff)
-        .unwrap()
-        .2;
+    let staff_id = world.account_id(Role::CommunityStaff);
     let path = format!(
         "/api/v1/communities/{}/accounts/{}/roles",
         world.a.id, staff_id
@@ -522,12 +517,7 @@ async fn administrators_cannot_appoint_auditors_change_their_own_roles_or_disabl
     let world = seed_world(&t.db).await;
     let app = TestApp::spawn(&t.db).await;
     let admin = app.token("u-community-admin").await;
-    let admin_id = world
-        .accounts
-        .iter()
-        .find(|(r, _, _)| *r == Role::CommunityAdmin)
-        .unwrap()
-        .2;
+    let admin_id = world.account_id(Role::CommunityAdmin);
     let roles = |account: uuid::Uuid| {
         format!(
             "/api/v1/communities/{}/accounts/{account}/roles",
@@ -1009,12 +999,7 @@ async fn a_community_admin_cannot_disable_the_auditor() {
     let t = TestDb::sqlite().await;
     let world = seed_world(&t.db).await;
     let app = TestApp::spawn(&t.db).await;
-    let auditor = world
-        .accounts
-        .iter()
-        .find(|(r, _, _)| *r == Role::Auditor)
-        .unwrap()
-        .2;
+    let auditor = world.account_id(Role::Auditor);
     let path = format!(
         "/api/v1/communities/{}/accounts/{}/disable",
         world.a.id, auditor

@@ -170,6 +170,14 @@ pub struct World {
 }
 
 impl World {
+    pub fn account_id(&self, role: Role) -> AccountId {
+        self.accounts
+            .iter()
+            .find(|(r, _, _)| *r == role)
+            .expect("seeded role")
+            .2
+    }
+
     pub fn username(&self, role: Role) -> &str {
         &self
             .accounts

@@ -160,23 +160,32 @@ pub async fn account_views(
     let rows = accounts::list_accounts_in_community(&mut ex, community).await?;
     let mut items = Vec::with_capacity(rows.len());
     for row in rows {
-        let grants = accounts::grants_of(&mut ex, row.account_id()).await?;
-        let roles = grants
-            .grants
-            .iter()
-            .filter(|g| grant_community(g) == Some(community))
-            .map(|g| g.role.as_str().to_owned())
-            .collect();
-        items.push(AccountView {
-            id: row.id,
-            username: row.username,
-            display_name: row.display_name,
-            disabled: row.disabled_at.is_some(),
-            totp_enabled: row.totp_enabled,
-            roles,
-        });
+        items.push(account_view(&mut ex, row, community).await?);
     }
     Ok(items)
+}
+
+/// One account as the community sees it: its roles there, not elsewhere.
+async fn account_view(
+    ex: &mut linli_store::Exec<'_>,
+    row: accounts::AccountRow,
+    community: CommunityId,
+) -> Result<AccountView, ApiError> {
+    let grants = accounts::grants_of(ex, row.account_id()).await?;
+    let roles = grants
+        .grants
+        .iter()
+        .filter(|g| grant_community(g) == Some(community))
+        .map(|g| g.role.as_str().to_owned())
+        .collect();
+    Ok(AccountView {
+        id: row.id,
+        username: row.username,
+        display_name: row.display_name,
+        disabled: row.disabled_at.is_some(),
+        totp_enabled: row.totp_enabled,
+        roles,
+    })
 }
 
 fn grant_community(grant: &linli_domain::auth::Grant) -> Option<CommunityId> {
@@ -306,18 +315,12 @@ pub async fn set_roles(
     tx.commit().await?;
     state.sessions.forget_account(account.id);
 
-    let view = account_views(&state, community)
+    let mut conn = state.db.acquire().await?;
+    let mut ex = conn.exec();
+    let row = accounts::find_account(&mut ex, account.account_id())
         .await?
-        .into_iter()
-        .find(|a| a.id == account.id);
-    let view = view.unwrap_or(AccountView {
-        id: account.id,
-        username: account.username,
-        display_name: account.display_name,
-        disabled: account.disabled_at.is_some(),
-        totp_enabled: account.totp_enabled,
-        roles: Vec::new(),
-    });
+        .ok_or(ApiError::NotFound)?;
+    let view = account_view(&mut ex, row, community).await?;
     Ok(axum::Json(view))
 }
 
