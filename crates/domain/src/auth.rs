@@ -133,6 +133,20 @@ pub enum Action {
     DisableAccount,
     /// Read the audit log. Kept apart from administration (separation of duties, MLPS 2.0).
     ReadAudit,
+    /// Browse the registry: buildings, households and residents, personal data masked.
+    ReadRegistry,
+    /// See a resident's full phone or document number, giving a reason (audited).
+    RevealPersonalData,
+    /// See a resident's sensitive tags, giving a reason (audited).
+    ReadSensitiveData,
+    /// Register or correct residents, households and buildings.
+    EditRegistry,
+    /// Import spreadsheets into the registry.
+    ImportRegistry,
+    /// Export the registry with personal data masked.
+    ExportRegistry,
+    /// Export the registry with personal data in full (audited).
+    ExportRegistryFull,
 }
 
 /// How far a role reaches for an action.
@@ -158,6 +172,17 @@ fn reach(role: Role, action: Action) -> Option<Reach> {
         (ListAccounts, CommunityAdmin | DistrictAdmin | Auditor) => Some(Reach::Scope),
         (ChangeRoles | DisableAccount, CommunityAdmin | DistrictAdmin) => Some(Reach::Scope),
         (ReadAudit, Auditor) => Some(Reach::Scope),
+        // Grid workers collect and keep their grids' base data (DOMAIN §2): they read,
+        // correct and, with a reason, reveal there, and nowhere else.
+        (ReadRegistry | RevealPersonalData | ReadSensitiveData | EditRegistry, GridWorker) => {
+            Some(Reach::OwnGrids)
+        }
+        (ReadRegistry, CommunityStaff | CommunityAdmin | DistrictAdmin) => Some(Reach::Scope),
+        (
+            RevealPersonalData | ReadSensitiveData | EditRegistry | ImportRegistry | ExportRegistry,
+            CommunityStaff | CommunityAdmin,
+        ) => Some(Reach::Scope),
+        (ExportRegistryFull, CommunityAdmin) => Some(Reach::Scope),
         _ => None,
     }
 }

@@ -57,3 +57,43 @@ id_type!(
     /// A sign-in account. One person may hold roles in several communities.
     AccountId
 );
+id_type!(
+    /// A co-governance zone (共治片区) grouping grids.
+    ZoneId
+);
+id_type!(
+    /// A building (楼栋).
+    BuildingId
+);
+id_type!(
+    /// A dwelling (房屋): one room number in a building.
+    DwellingId
+);
+id_type!(
+    /// A household (户) living in a dwelling.
+    HouseholdId
+);
+id_type!(
+    /// A resident (居民): a person registered in the community.
+    ResidentId
+);
+id_type!(
+    /// A comprehensive grid worker's staff record.
+    StaffId
+);
+id_type!(
+    /// An organisation: property company, owners' committee, co-building unit, merchant…
+    OrganisationId
+);
+id_type!(
+    /// A grid group (网格小组).
+    GridGroupId
+);
+id_type!(
+    /// A service point of the service circle: the centre, a station or a grid-group post.
+    ServicePointId
+);
+id_type!(
+    /// A consent record for processing sensitive personal data.
+    ConsentId
+);

@@ -6,5 +6,9 @@
 pub mod auth;
 pub mod ids;
 pub mod locale;
+pub mod registry;
 
-pub use ids::{AccountId, CommunityId, DistrictId, GridId, SubdistrictId};
+pub use ids::{
+    AccountId, BuildingId, CommunityId, ConsentId, DistrictId, DwellingId, GridGroupId, GridId,
+    HouseholdId, OrganisationId, ResidentId, ServicePointId, StaffId, SubdistrictId, ZoneId,
+};

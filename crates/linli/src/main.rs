@@ -46,7 +46,7 @@ enum Command {
     /// Apply pending database migrations and exit.
     Migrate,
     /// Create (or refresh) the demo community and print its logins; writes demo-logins.txt.
-    Demo,
+    Demo(DemoArgs),
     /// Verify the database: engine integrity checks and every audit-log hash chain. Exits 1 on any problem.
     Check,
     /// Manage sign-in accounts. Passwords are read from standard input, never from arguments.
@@ -55,6 +55,16 @@ enum Command {
     /// Set up communities (with their subdistrict and district).
     #[command(subcommand)]
     Community(CommunityCommand),
+}
+
+#[derive(Args)]
+struct DemoArgs {
+    /// File holding the data key (as for `serve`): the demo's personal data is sealed with it.
+    #[arg(long, env = "LINLI_DATA_KEY_FILE", value_name = "PATH")]
+    data_key_file: Option<PathBuf>,
+    /// Generate a district of this many Xinhe-size communities (for load tests).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=200))]
+    communities: u32,
 }
 
 #[derive(Args)]
@@ -75,6 +85,9 @@ struct ServeArgs {
     /// Create (or refresh) the demo community before serving, and print its logins.
     #[arg(long)]
     demo: bool,
+    /// With --demo: generate this many Xinhe-size communities (for load tests).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=200))]
+    communities: u32,
     /// How long (milliseconds) a looked-up session is reused before it is read again.
     /// Revocations made by this process apply at once; those made by another server or by
     /// the command line apply within this time. 0 reads the session on every request.
@@ -184,9 +197,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             db.close().await;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Demo => {
+        Command::Demo(args) => {
+            let key_path = config::data_key_path(args.data_key_file, &file)?;
+            let data_key = DataKey::load_or_create(&key_path)?;
             let db = open(&url).await?;
-            run_demo(&db, &url).await?;
+            run_demo(&db, &url, &data_key, args.communities).await?;
             db.close().await;
             Ok(ExitCode::SUCCESS)
         }
@@ -266,7 +281,7 @@ async fn serve(args: ServeArgs, file: &FileConfig, url: &str) -> anyhow::Result<
     }
     println!("Data key: {}", key_path.display());
     if args.demo {
-        run_demo(&db, url).await?;
+        run_demo(&db, url, &data_key, args.communities).await?;
     }
     let public_url = args.public_url.or_else(|| file.public_url.clone());
     let settings = Settings {
@@ -326,8 +341,8 @@ async fn shutdown_signal() {
     tracing::info!("shutdown requested");
 }
 
-async fn run_demo(db: &Db, url: &str) -> anyhow::Result<()> {
-    let logins = demo::generate(db).await?;
+async fn run_demo(db: &Db, url: &str, key: &DataKey, communities: u32) -> anyhow::Result<()> {
+    let logins = demo::generate(db, key, communities).await?;
     release_freed_memory();
     let path = demo::write_logins(&config::database_dir(url), &logins)?;
     demo::print_logins(&logins, &path);

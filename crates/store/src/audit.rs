@@ -203,6 +203,24 @@ pub async fn recent(ex: &mut Exec<'_>, chain: Uuid, limit: u64) -> Result<Vec<Au
     ex.fetch_all(&q).await
 }
 
+/// Entries about one object (e.g. every reveal of a resident's data), oldest first.
+pub async fn about(
+    ex: &mut Exec<'_>,
+    chain: Uuid,
+    object_type: &str,
+    object_id: &str,
+    limit: u64,
+) -> Result<Vec<AuditEntry>> {
+    let q = entry_columns()
+        .and_where(Expr::col(AuditLog::CommunityId).eq(chain))
+        .and_where(Expr::col(AuditLog::ObjectType).eq(object_type))
+        .and_where(Expr::col(AuditLog::ObjectId).eq(object_id))
+        .order_by(AuditLog::Seq, Order::Asc)
+        .limit(limit)
+        .to_owned();
+    ex.fetch_all(&q).await
+}
+
 /// A place where a chain does not hold together.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChainBreak {

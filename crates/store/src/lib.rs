@@ -11,6 +11,7 @@ pub mod auth;
 pub mod check;
 pub mod db;
 pub mod error;
+pub mod page;
 pub mod registry;
 mod schema;
 pub mod sessions;
@@ -19,5 +20,6 @@ pub mod throttle;
 
 pub use db::{Conn, Db, Engine, Exec, Tx};
 pub use error::StoreError;
+pub use page::{PageOf, PageRequest};
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

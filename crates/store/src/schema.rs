@@ -40,6 +40,7 @@ pub enum Grids {
     Id,
     Code,
     Name,
+    Boundary,
     CreatedAt,
 }
 
@@ -132,4 +133,122 @@ pub enum AuditLog {
     Detail,
     PrevHash,
     Hash,
+}
+
+#[derive(Iden, Clone, Copy)]
+pub enum Buildings {
+    Table,
+    CommunityId,
+    Id,
+    Code,
+    Name,
+    Address,
+    AddressCode,
+    Floors,
+    GridId,
+    CreatedAt,
+}
+
+#[derive(Iden, Clone, Copy)]
+pub enum BuildingGrids {
+    Table,
+    CommunityId,
+    BuildingId,
+    GridId,
+    ValidFrom,
+    ValidTo,
+}
+
+#[derive(Iden, Clone, Copy)]
+pub enum Dwellings {
+    Table,
+    CommunityId,
+    Id,
+    BuildingId,
+    Room,
+    AddressCode,
+    CreatedAt,
+}
+
+#[derive(Iden, Clone, Copy)]
+pub enum Households {
+    Table,
+    CommunityId,
+    Id,
+    DwellingId,
+    CreatedAt,
+}
+
+#[derive(Iden, Clone, Copy)]
+pub enum HouseholdMembers {
+    Table,
+    CommunityId,
+    HouseholdId,
+    ResidentId,
+    Relation,
+    MovedIn,
+    MovedOut,
+}
+
+#[derive(Iden, Clone, Copy)]
+pub enum Residents {
+    Table,
+    CommunityId,
+    Id,
+    Name,
+    Gender,
+    BirthDate,
+    DocumentKind,
+    DocumentEnc,
+    DocumentIdx,
+    PhoneEnc,
+    PhoneIdx,
+    HouseholdId,
+    BuildingId,
+    GridId,
+    PartyStatus,
+    PartyOrganisation,
+    Skills,
+    Tags,
+    AccountId,
+    SearchText,
+    Version,
+    CreatedAt,
+    UpdatedAt,
+}
+
+#[derive(Iden, Clone, Copy)]
+pub enum Guardians {
+    Table,
+    CommunityId,
+    MinorId,
+    GuardianId,
+    Relation,
+    CreatedAt,
+}
+
+#[derive(Iden, Clone, Copy)]
+pub enum Consents {
+    Table,
+    CommunityId,
+    Id,
+    ResidentId,
+    Purpose,
+    GivenByResidentId,
+    Method,
+    GivenAt,
+    WithdrawnAt,
+    RecordedBy,
+}
+
+#[derive(Iden, Clone, Copy)]
+pub enum ResidentSensitiveTags {
+    Table,
+    CommunityId,
+    ResidentId,
+    TagIdx,
+    TagEnc,
+    ConsentId,
+    RecordedBy,
+    RecordedAt,
 }

@@ -6,6 +6,8 @@ use std::path::Path;
 
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{Key, XChaCha20Poly1305, XNonce};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
 use thiserror::Error;
 
 const NONCE_LEN: usize = 24;
@@ -33,6 +35,9 @@ pub struct OpenError;
 #[derive(Clone)]
 pub struct DataKey {
     cipher: XChaCha20Poly1305,
+    /// Derived from the data key, kept apart from it: a leaked index key lets someone
+    /// test guesses against the blind index but opens nothing.
+    index_key: [u8; 32],
 }
 
 impl std::fmt::Debug for DataKey {
@@ -43,8 +48,12 @@ impl std::fmt::Debug for DataKey {
 
 impl DataKey {
     pub fn from_bytes(bytes: [u8; 32]) -> DataKey {
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&bytes)
+            .expect("HMAC takes keys of any length");
+        mac.update(b"linli/blind-index/v1");
         DataKey {
             cipher: XChaCha20Poly1305::new(&Key::from(bytes)),
+            index_key: mac.finalize().into_bytes().into(),
         }
     }
 
@@ -98,6 +107,18 @@ impl DataKey {
         out.extend_from_slice(&nonce_bytes);
         out.extend_from_slice(&sealed);
         out
+    }
+
+    /// The blind index of a personal value: a keyed hash that finds the same value again
+    /// (exact lookup, uniqueness) without storing it. `kind` separates value spaces, so a
+    /// phone number and a document number with the same digits do not collide.
+    pub fn blind_index(&self, kind: &str, value: &str) -> Vec<u8> {
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.index_key)
+            .expect("HMAC takes keys of any length");
+        mac.update(kind.as_bytes());
+        mac.update(&[0]);
+        mac.update(value.as_bytes());
+        mac.finalize().into_bytes().to_vec()
     }
 
     pub fn open(&self, purpose: &str, sealed: &[u8]) -> Result<Vec<u8>, OpenError> {

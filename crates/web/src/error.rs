@@ -34,6 +34,17 @@ pub enum ApiError {
         field: &'static str,
         message: String,
     },
+    /// A value broke a domain rule; `code` names the rule (e.g. `id_number_checksum`).
+    #[error("{message}")]
+    Rule {
+        field: &'static str,
+        code: &'static str,
+        message: String,
+    },
+    #[error("the record changed since you read it; reload and try again")]
+    StaleVersion,
+    #[error("send If-Match with the version you read")]
+    VersionRequired,
     #[error("sign in first")]
     Unauthenticated,
     #[error("your session has ended; sign in again")]
@@ -94,9 +105,11 @@ impl ApiError {
         use ApiError::*;
         match self {
             MalformedJson(_) | BadRequest(_) => StatusCode::BAD_REQUEST,
-            UnknownField(_) | MissingField(_) | InvalidType(_) | InvalidField { .. } => {
-                StatusCode::UNPROCESSABLE_ENTITY
-            }
+            UnknownField(_)
+            | MissingField(_)
+            | InvalidType(_)
+            | InvalidField { .. }
+            | Rule { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Unauthenticated | SessionExpired | InvalidCredentials | TotpRequired | InvalidTotp => {
@@ -105,6 +118,8 @@ impl ApiError {
             LoginThrottled { .. } => StatusCode::TOO_MANY_REQUESTS,
             CsrfFailed | Forbidden | TotpEnrolmentRequired => StatusCode::FORBIDDEN,
             NotFound => StatusCode::NOT_FOUND,
+            StaleVersion => StatusCode::PRECONDITION_FAILED,
+            VersionRequired => StatusCode::PRECONDITION_REQUIRED,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Conflict { .. } => StatusCode::CONFLICT,
             Timeout | Unavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -123,6 +138,9 @@ impl ApiError {
             PayloadTooLarge => "payload_too_large",
             BadRequest(_) => "bad_request",
             InvalidField { .. } => "invalid_field",
+            Rule { code, .. } => code,
+            StaleVersion => "stale_version",
+            VersionRequired => "version_required",
             Unauthenticated => "unauthenticated",
             SessionExpired => "session_expired",
             InvalidCredentials => "invalid_credentials",
@@ -145,7 +163,7 @@ impl ApiError {
     pub fn problem(&self) -> Problem {
         let status = self.status();
         let (detail, field) = match self {
-            ApiError::InvalidField { field, message } => {
+            ApiError::InvalidField { field, message } | ApiError::Rule { field, message, .. } => {
                 (Some(message.clone()), Some((*field).to_owned()))
             }
             ApiError::MalformedJson(d)
@@ -197,6 +215,17 @@ impl From<linli_domain::auth::AuthRuleError> for ApiError {
         };
         ApiError::InvalidField {
             field,
+            message: error.to_string(),
+        }
+    }
+}
+
+impl ApiError {
+    /// A registry rule broken by the value of `field`.
+    pub fn rule(field: &'static str, error: linli_domain::registry::RegistryRuleError) -> ApiError {
+        ApiError::Rule {
+            field,
+            code: error.code(),
             message: error.to_string(),
         }
     }

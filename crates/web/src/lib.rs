@@ -10,6 +10,7 @@ pub mod error;
 pub mod i18n;
 pub mod middleware;
 pub mod pages;
+pub mod pii;
 pub mod server;
 pub mod state;
 

@@ -146,7 +146,9 @@ async fn community_admin_signs_in_switches_language_and_signs_out() {
         return;
     };
     let t = TestDb::sqlite().await;
-    let logins = linli::demo::generate(&t.db).await.unwrap();
+    let logins = linli::demo::generate(&t.db, &crate::support::test_key(), 1)
+        .await
+        .unwrap();
     let admin = logins
         .iter()
         .find(|l| l.role == Role::CommunityAdmin)

@@ -8,5 +8,6 @@ mod contract;
 mod http_auth;
 mod matrix;
 mod migrations;
+mod registry;
 mod resilience;
 mod support;

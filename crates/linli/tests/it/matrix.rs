@@ -25,9 +25,17 @@ enum Endpoint {
     SetRoles,
     Disable,
     ReadAudit,
+    ListBuildings,
+    ReadBuilding,
+    ListHouseholds,
+    ReadHousehold,
+    ListResidents,
+    ReadResident,
+    RevealResident,
+    CreateResident,
 }
 
-const ENDPOINTS: [Endpoint; 8] = [
+const ENDPOINTS: [Endpoint; 16] = [
     Endpoint::Me,
     Endpoint::ReadCommunity,
     Endpoint::ListGrids,
@@ -36,6 +44,14 @@ const ENDPOINTS: [Endpoint; 8] = [
     Endpoint::SetRoles,
     Endpoint::Disable,
     Endpoint::ReadAudit,
+    Endpoint::ListBuildings,
+    Endpoint::ReadBuilding,
+    Endpoint::ListHouseholds,
+    Endpoint::ReadHousehold,
+    Endpoint::ListResidents,
+    Endpoint::ReadResident,
+    Endpoint::RevealResident,
+    Endpoint::CreateResident,
 ];
 
 const SCOPES: [Scope; 4] = [
@@ -60,6 +76,15 @@ fn allowed_roles(endpoint: Endpoint) -> &'static [Role] {
         Endpoint::ListAccounts => &[CommunityAdmin, DistrictAdmin, Auditor],
         Endpoint::SetRoles | Endpoint::Disable => &[CommunityAdmin, DistrictAdmin],
         Endpoint::ReadAudit => &[Auditor],
+        Endpoint::ListBuildings
+        | Endpoint::ReadBuilding
+        | Endpoint::ListHouseholds
+        | Endpoint::ReadHousehold
+        | Endpoint::ListResidents
+        | Endpoint::ReadResident => &[GridWorker, CommunityStaff, CommunityAdmin, DistrictAdmin],
+        Endpoint::RevealResident | Endpoint::CreateResident => {
+            &[GridWorker, CommunityStaff, CommunityAdmin]
+        }
     }
 }
 
@@ -69,7 +94,12 @@ fn allowed_roles(endpoint: Endpoint) -> &'static [Role] {
 fn denial_status(role: Role, endpoint: Endpoint, scope: Scope) -> u16 {
     let collection = matches!(
         endpoint,
-        Endpoint::ListGrids | Endpoint::ListAccounts | Endpoint::ReadAudit
+        Endpoint::ListGrids
+            | Endpoint::ListAccounts
+            | Endpoint::ReadAudit
+            | Endpoint::ListBuildings
+            | Endpoint::ListResidents
+            | Endpoint::CreateResident
     );
     let member = match scope {
         Scope::Own | Scope::OtherGrid => true,
@@ -82,6 +112,7 @@ fn denial_status(role: Role, endpoint: Endpoint, scope: Scope) -> u16 {
 fn success_status(endpoint: Endpoint) -> u16 {
     match endpoint {
         Endpoint::Disable => 204,
+        Endpoint::CreateResident => 201,
         _ => 200,
     }
 }
@@ -98,8 +129,10 @@ fn expected(role: Role, endpoint: Endpoint, scope: Scope) -> u16 {
     }
     match scope {
         Scope::Own => ok,
-        // Only grid workers are held to their grids; the other grid is grid g2.
-        Scope::OtherGrid if role == Role::GridWorker && endpoint == Endpoint::ReadGrid => denied,
+        // Only grid workers are held to their grids; the other grid is grid g2. Lists stay
+        // open to them (filtered to their grids); records in g2 are "not found", and so is
+        // g2's household when they register someone into it.
+        Scope::OtherGrid if role == Role::GridWorker && addressed_in_grid(endpoint) => 404,
         Scope::OtherGrid => ok,
         // The district administrator's district holds the sibling community.
         Scope::SiblingCommunity if role == Role::DistrictAdmin => ok,
@@ -107,17 +140,34 @@ fn expected(role: Role, endpoint: Endpoint, scope: Scope) -> u16 {
     }
 }
 
+/// Endpoints aimed at one record that lives in a grid.
+fn addressed_in_grid(endpoint: Endpoint) -> bool {
+    matches!(
+        endpoint,
+        Endpoint::ReadGrid
+            | Endpoint::ReadBuilding
+            | Endpoint::ListHouseholds
+            | Endpoint::ReadHousehold
+            | Endpoint::ReadResident
+            | Endpoint::RevealResident
+            | Endpoint::CreateResident
+    )
+}
+
 fn request(
     world: &World,
     endpoint: Endpoint,
     scope: Scope,
 ) -> (Method, String, Option<serde_json::Value>) {
-    let (community, grid, target) = match scope {
-        Scope::Own => (world.a.id, world.a.grids[0], world.targets[0]),
-        Scope::OtherGrid => (world.a.id, world.a.grids[1], world.targets[0]),
-        Scope::SiblingCommunity => (world.b.id, world.b.grids[0], world.targets[1]),
-        Scope::OtherDistrict => (world.c.id, world.c.grids[0], world.targets[2]),
+    let (place, i, target) = match scope {
+        Scope::Own => (world.a, 0, world.targets[0]),
+        Scope::OtherGrid => (world.a, 1, world.targets[0]),
+        Scope::SiblingCommunity => (world.b, 0, world.targets[1]),
+        Scope::OtherDistrict => (world.c, 0, world.targets[2]),
     };
+    let (community, grid) = (place.id, place.grids[i]);
+    let (building, household, resident) =
+        (place.buildings[i], place.households[i], place.residents[i]);
     match endpoint {
         Endpoint::Me => (Method::GET, "/api/v1/me".into(), None),
         Endpoint::ReadCommunity => (
@@ -150,6 +200,38 @@ fn request(
             Method::GET,
             format!("/api/v1/communities/{community}/audit"),
             None,
+        ),
+        Endpoint::ListBuildings => (
+            Method::GET,
+            format!("/api/v1/communities/{community}/buildings"),
+            None,
+        ),
+        Endpoint::ReadBuilding => (Method::GET, format!("/api/v1/buildings/{building}"), None),
+        Endpoint::ListHouseholds => (
+            Method::GET,
+            format!("/api/v1/buildings/{building}/households"),
+            None,
+        ),
+        Endpoint::ReadHousehold => (Method::GET, format!("/api/v1/households/{household}"), None),
+        Endpoint::ListResidents => (
+            Method::GET,
+            format!("/api/v1/communities/{community}/residents?q=%E5%BC%A0"),
+            None,
+        ),
+        Endpoint::ReadResident => (Method::GET, format!("/api/v1/residents/{resident}"), None),
+        Endpoint::RevealResident => (
+            Method::POST,
+            format!("/api/v1/residents/{resident}/reveal"),
+            Some(serde_json::json!({ "fields": ["phone"], "reason": "上门核实联系方式" })),
+        ),
+        Endpoint::CreateResident => (
+            Method::POST,
+            format!("/api/v1/communities/{community}/residents"),
+            Some(serde_json::json!({
+                "name": "新住户",
+                "household_id": household,
+                "relation": "family",
+            })),
         ),
     }
 }

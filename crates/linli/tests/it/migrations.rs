@@ -1,4 +1,6 @@
-//! Both engines' migrations must end with the same tables and columns.
+//! Both engines' migrations must end with the same tables and columns. Full-text search
+//! is the one place they differ by design (DESIGN §3): SQLite keeps an FTS5 table
+//! (`resident_search` and its shadow tables), PostgreSQL a GIN index on the same column.
 
 use std::collections::BTreeSet;
 
@@ -10,7 +12,8 @@ async fn columns(db: &Db) -> BTreeSet<(String, String)> {
     let rows: Vec<(String, String)> = match db {
         Db::Sqlite(pool) => sqlx::query_as(
             "SELECT m.name, p.name FROM sqlite_master m JOIN pragma_table_info(m.name) p \
-             WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' AND m.name NOT LIKE '_sqlx%'",
+             WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' AND m.name NOT LIKE '_sqlx%' \
+             AND m.name NOT LIKE 'resident_search%'",
         )
         .fetch_all(pool)
         .await

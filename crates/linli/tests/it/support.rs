@@ -6,11 +6,17 @@ use std::sync::LazyLock;
 
 use chrono::Utc;
 use linli_domain::auth::{NewPassword, Role, Username};
-use linli_domain::{AccountId, CommunityId, DistrictId, GridId};
+use linli_domain::registry::{Document, IdNumber, Phone};
+use linli_domain::{
+    AccountId, BuildingId, CommunityId, DistrictId, DwellingId, GridId, HouseholdId, ResidentId,
+};
 use linli_store::auth::{self as accounts, NewAccount};
+use linli_store::registry::places::{self, NewBuilding, NewDwelling, NewHousehold, NewMember};
+use linli_store::registry::residents::{self, NewResident};
 use linli_store::tenancy::{self, NewCommunity};
 use linli_store::{Db, registry};
 use linli_web::crypto::DataKey;
+use linli_web::pii;
 use linli_web::{AppState, Settings};
 use serde_json::Value;
 
@@ -148,11 +154,130 @@ static PASSWORD_HASH: LazyLock<String> = LazyLock::new(|| {
     linli_web::auth::password::hash_now(&NewPassword::parse(PASSWORD, &user).unwrap()).unwrap()
 });
 
-/// A seeded community with two grids.
+/// A seeded community with two grids; each grid has one building with one household of
+/// one resident (张伟 in g1, 李娜 in g2).
 #[derive(Debug, Clone, Copy)]
 pub struct SeedCommunity {
     pub id: CommunityId,
     pub grids: [GridId; 2],
+    pub buildings: [BuildingId; 2],
+    pub households: [HouseholdId; 2],
+    pub residents: [ResidentId; 2],
+}
+
+/// The data key every test server runs with, so tests can seal what they seed.
+pub fn test_key() -> DataKey {
+    DataKey::from_bytes([0x5a; 32])
+}
+
+/// A valid ID-card number from its first 17 digits.
+pub fn valid_id(first17: &str) -> String {
+    let check = IdNumber::check_char(first17.as_bytes()) as char;
+    format!("{first17}{check}")
+}
+
+/// The seeded residents' names, phones and ID numbers, per grid.
+pub const SEEDED_PEOPLE: [(&str, &str, &str); 2] = [
+    ("张伟", "13800138000", "44030319800101001"),
+    ("李娜", "13900139000", "44030319900202002"),
+];
+
+/// One building, dwelling, household and resident in `grid`.
+async fn seed_place(
+    ex: &mut linli_store::Exec<'_>,
+    community: CommunityId,
+    grid: GridId,
+    index: usize,
+) -> (BuildingId, HouseholdId, ResidentId) {
+    let now = Utc::now();
+    let key = test_key();
+    let building = BuildingId::new();
+    places::insert_buildings(
+        ex,
+        community,
+        &[NewBuilding {
+            id: building,
+            code: format!("B{index}"),
+            name: format!("测试楼{index}栋"),
+            address: format!("测试路{index}号"),
+            address_code: None,
+            floors: Some(6),
+            grid_id: grid,
+        }],
+        now,
+    )
+    .await
+    .unwrap();
+    let dwelling = DwellingId::new();
+    places::insert_dwellings(
+        ex,
+        community,
+        &[NewDwelling {
+            id: dwelling,
+            building_id: building,
+            room: "101".into(),
+            address_code: None,
+        }],
+        now,
+    )
+    .await
+    .unwrap();
+    let household = HouseholdId::new();
+    places::insert_households(
+        ex,
+        community,
+        &[NewHousehold {
+            id: household,
+            dwelling_id: dwelling,
+        }],
+        now,
+    )
+    .await
+    .unwrap();
+    let resident = ResidentId::new();
+    let (name, phone, id17) = SEEDED_PEOPLE[index];
+    let id = IdNumber::parse(&valid_id(id17)).unwrap();
+    residents::insert_residents(
+        ex,
+        community,
+        &[NewResident {
+            id: resident,
+            name: name.into(),
+            gender: Some(id.gender().as_str()),
+            birth_date: Some(id.birth_date()),
+            document_kind: Some("id_card"),
+            document: Some(pii::seal_document(&key, resident, &Document::IdCard(id))),
+            phone: Some(pii::seal_phone(
+                &key,
+                resident,
+                &Phone::parse(phone).unwrap(),
+            )),
+            household_id: Some(household),
+            building_id: Some(building),
+            grid_id: Some(grid),
+            party_status: None,
+            party_organisation: None,
+            skills: vec![],
+            tags: vec![],
+            account_id: None,
+        }],
+        now,
+    )
+    .await
+    .unwrap();
+    places::insert_members(
+        ex,
+        community,
+        &[NewMember {
+            household_id: household,
+            resident_id: resident,
+            relation: "owner",
+            moved_in: now.date_naive(),
+        }],
+    )
+    .await
+    .unwrap();
+    (building, household, resident)
 }
 
 /// Two districts; the first holds communities `a` (home of every seeded role) and `b`, the
@@ -214,10 +339,15 @@ async fn seed_community(db: &Db, district: DistrictId, suffix: &str) -> SeedComm
     let g2 = registry::create_grid(&mut ex, id, "G2", "第二网格", now)
         .await
         .unwrap();
+    let (b1, h1, r1) = seed_place(&mut ex, id, g1, 0).await;
+    let (b2, h2, r2) = seed_place(&mut ex, id, g2, 1).await;
     tx.commit().await.unwrap();
     SeedCommunity {
         id,
         grids: [g1, g2],
+        buildings: [b1, b2],
+        households: [h1, h2],
+        residents: [r1, r2],
     }
 }
 
@@ -312,6 +442,19 @@ pub async fn seed_world(db: &Db) -> World {
     }
 }
 
+/// Server logs for a failing test: `LINLI_TEST_LOG=debug cargo test …` prints them.
+fn init_test_logging() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        if let Ok(filter) = std::env::var("LINLI_TEST_LOG") {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+                .with_test_writer()
+                .try_init();
+        }
+    });
+}
+
 /// A running server on a loopback port, stopped when dropped.
 pub struct TestApp {
     pub base: String,
@@ -329,11 +472,8 @@ impl TestApp {
     }
 
     pub async fn spawn_with(db: &Db, settings: Settings) -> TestApp {
-        let state = AppState::new(
-            db.clone(),
-            DataKey::from_bytes(linli_web::crypto::random_bytes::<32>()),
-            settings.clone(),
-        );
+        init_test_logging();
+        let state = AppState::new(db.clone(), test_key(), settings.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -396,6 +536,25 @@ impl TestApp {
             .send()
             .await
             .unwrap()
+    }
+
+    pub async fn post_json(&self, path: &str, token: &str, body: &Value) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// A GET expected to succeed, as JSON.
+    pub async fn get_json(&self, path: &str, token: &str) -> Value {
+        let response = self.get(path, token).await;
+        let status = response.status();
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(status, 200, "GET {path}: {body}");
+        body
     }
 
     pub async fn get(&self, path: &str, token: &str) -> reqwest::Response {

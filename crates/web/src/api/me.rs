@@ -71,7 +71,11 @@ pub fn role_views(principal: &Principal) -> Vec<RoleView> {
 #[utoipa::path(get, path = "/api/v1/me", tag = "me", security(("bearer" = [])),
     responses((status = 200, body = MeResponse), (status = 401, body = Problem)))]
 pub async fn me(principal: Principal) -> axum::Json<MeResponse> {
-    axum::Json(MeResponse {
+    axum::Json(me_response(&principal))
+}
+
+pub fn me_response(principal: &Principal) -> MeResponse {
+    MeResponse {
         id: principal.account_id.0,
         username: principal.username.clone(),
         display_name: principal.display_name.clone(),
@@ -79,8 +83,8 @@ pub async fn me(principal: Principal) -> axum::Json<MeResponse> {
         home_community_id: principal.home_community.map(|c| c.0),
         totp_enabled: principal.totp_enabled,
         totp_enrolment_required: principal.must_enrol_totp,
-        roles: role_views(&principal),
-    })
+        roles: role_views(principal),
+    }
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

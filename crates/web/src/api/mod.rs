@@ -4,6 +4,8 @@ pub mod auth;
 pub mod communities;
 pub mod me;
 pub mod ops;
+pub mod registry;
+pub mod residents;
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Request};
@@ -53,6 +55,18 @@ pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(communities::set_roles))
         .routes(routes!(communities::disable_account))
         .routes(routes!(communities::list_audit))
+        .routes(routes!(registry::list_buildings))
+        .routes(routes!(registry::get_building))
+        .routes(routes!(registry::list_households))
+        .routes(routes!(registry::get_household))
+        .routes(routes!(
+            residents::list_residents,
+            residents::create_resident
+        ))
+        .routes(routes!(residents::get_resident))
+        .routes(routes!(residents::reveal))
+        .routes(routes!(residents::my_record, residents::correct_my_record))
+        .routes(routes!(residents::my_data))
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))
         .split_for_parts()

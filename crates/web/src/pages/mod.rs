@@ -244,6 +244,18 @@ pub fn local_time(at: &DateTime<Utc>, time_zone: &str) -> String {
     }
 }
 
+/// Today's date in the community's zone (see [`local_time`]).
+pub fn local_today(time_zone: &str) -> chrono::NaiveDate {
+    let now = Utc::now();
+    match time_zone {
+        "Asia/Shanghai" | "Asia/Chongqing" | "Asia/Urumqi" | "PRC" => {
+            let offset = FixedOffset::east_opt(8 * 3600).expect("valid offset");
+            now.with_timezone(&offset).date_naive()
+        }
+        _ => now.date_naive(),
+    }
+}
+
 #[derive(Template)]
 #[template(path = "error.html")]
 pub struct ErrorPage {

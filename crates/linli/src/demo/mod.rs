@@ -5,12 +5,18 @@
 //! Later modules add places, people, matters and points here: each gets a `seed_*`
 //! function called from [`generate`], so the demo grows with the product.
 
+mod names;
+pub mod registry;
+
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use anyhow::Context;
-use linli_domain::auth::{NewPassword, Role, Username};
+use chrono::Utc;
+use linli_domain::auth::{GridFilter, NewPassword, Role, Username};
+use linli_domain::{AccountId, CommunityId, GridId};
 use linli_store::Db;
-use linli_web::crypto::{random_bytes, write_private_file};
+use linli_web::crypto::{DataKey, random_bytes, write_private_file};
 
 use crate::admin::{self, CommunitySpec, RoleScope};
 
@@ -66,19 +72,85 @@ pub fn generate_password() -> String {
         .join("-")
 }
 
-/// Creates (or refreshes) the demo community and returns the logins.
-pub async fn generate(db: &Db) -> anyhow::Result<Vec<DemoLogin>> {
+/// Creates (or refreshes) the demo: the Xinhe community and, for load tests, `extra`
+/// more communities of the same size in the same district. Returns the logins.
+pub async fn generate(db: &Db, key: &DataKey, communities: u32) -> anyhow::Result<Vec<DemoLogin>> {
+    let xinhe = ensure_demo_community(db, COMMUNITY.0, COMMUNITY.1).await?;
+    let logins = seed_accounts(db).await?;
+    let links = resident_links(db).await?;
+    seed_registry(db, key, xinhe, 0, &links).await?;
+    for index in 1..communities.max(1) {
+        let code = format!("{}-{:02}", COMMUNITY.0, index + 1);
+        let name = format!("新和{}社区", index + 1);
+        let community = ensure_demo_community(db, &code, &name).await?;
+        seed_registry(db, key, community, index, &[]).await?;
+    }
+    Ok(logins)
+}
+
+async fn ensure_demo_community(db: &Db, code: &str, name: &str) -> anyhow::Result<CommunityId> {
     let spec = CommunitySpec {
         district: DISTRICT,
         subdistrict: SUBDISTRICT,
-        community: COMMUNITY,
+        community: (code, name),
         grids: GRIDS
             .iter()
             .map(|(c, n)| (c.to_string(), n.to_string()))
             .collect(),
     };
-    admin::ensure_community(db, &spec).await?;
-    seed_accounts(db).await
+    admin::ensure_community(db, &spec).await
+}
+
+/// The resident-side demo accounts get a resident record in the first grid.
+async fn resident_links(db: &Db) -> anyhow::Result<Vec<registry::AccountLink>> {
+    let mut links = Vec::new();
+    for (role, username, name) in ACCOUNTS {
+        if matches!(
+            role,
+            Role::Resident | Role::BuildingHead | Role::Volunteer | Role::PartyMember
+        ) {
+            let account = admin::find_user(db, &Username::parse(username)?).await?;
+            links.push(registry::AccountLink {
+                account: AccountId(account.id),
+                name,
+            });
+        }
+    }
+    Ok(links)
+}
+
+/// Generates the registry of one community unless it already has one.
+async fn seed_registry(
+    db: &Db,
+    key: &DataKey,
+    community: CommunityId,
+    index: u32,
+    links: &[registry::AccountLink],
+) -> anyhow::Result<()> {
+    if registry::has_registry(db, community).await? {
+        return Ok(());
+    }
+    let grids: Vec<GridId> = {
+        let mut conn = db.acquire().await?;
+        linli_store::registry::list_grids(&mut conn.exec(), community, &GridFilter::All)
+            .await?
+            .into_iter()
+            .map(|g| GridId(g.id))
+            .collect()
+    };
+    let started = Instant::now();
+    let now = Utc::now();
+    let today = linli_web::pages::local_today("Asia/Shanghai");
+    let made = registry::seed(db, key, community, index, &grids, links, today, now).await?;
+    println!(
+        "Demo registry {}: {} buildings, {} households, {} residents in {:.1} s",
+        community,
+        made.buildings,
+        made.households,
+        made.residents,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
 }
 
 async fn seed_accounts(db: &Db) -> anyhow::Result<Vec<DemoLogin>> {

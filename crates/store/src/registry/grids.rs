@@ -1,5 +1,4 @@
-//! Places of a community. The foundation holds only grids, which role scopes refer to;
-//! buildings, households and residents arrive with the registry module.
+//! Grids: the smallest management unit, which grid workers' role scopes refer to.
 
 use chrono::{DateTime, Utc};
 use linli_domain::auth::GridFilter;
@@ -16,6 +15,8 @@ pub struct GridRow {
     pub id: Uuid,
     pub code: String,
     pub name: String,
+    /// The grid's outline as a GeoJSON geometry, when drawn.
+    pub boundary: Option<String>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -55,6 +56,7 @@ fn grid_columns() -> sea_query::SelectStatement {
             Grids::Id,
             Grids::Code,
             Grids::Name,
+            Grids::Boundary,
             Grids::CreatedAt,
         ])
         .from(Grids::Table)
