@@ -147,6 +147,11 @@ pub enum Action {
     ExportRegistry,
     /// Export the registry with personal data in full (audited).
     ExportRegistryFull,
+    /// See who serves the community: staff and their grids, organisations, grid groups.
+    ReadDirectory,
+    /// Keep that directory: staff records and assignments, organisations, grid groups,
+    /// service points.
+    ManageDirectory,
 }
 
 /// How far a role reaches for an action.
@@ -183,6 +188,9 @@ fn reach(role: Role, action: Action) -> Option<Reach> {
             CommunityStaff | CommunityAdmin,
         ) => Some(Reach::Scope),
         (ExportRegistryFull, CommunityAdmin) => Some(Reach::Scope),
+        // Residents are meant to know who serves them.
+        (ReadDirectory, _) => Some(Reach::Scope),
+        (ManageDirectory, CommunityStaff | CommunityAdmin) => Some(Reach::Scope),
         _ => None,
     }
 }

@@ -252,3 +252,136 @@ pub enum ResidentSensitiveTags {
     RecordedBy,
     RecordedAt,
 }
+
+#[derive(Iden, Clone, Copy)]
+pub enum Zones {
+    Table,
+    CommunityId,
+    Id,
+    Code,
+    Name,
+    CreatedAt,
+}
+
+#[derive(Iden, Clone, Copy)]
+pub enum ZoneGrids {
+    Table,
+    CommunityId,
+    ZoneId,
+    GridId,
+}
+
+#[derive(Iden, Clone, Copy)]
+pub enum Staff {
+    Table,
+    CommunityId,
+    Id,
+    Name,
+    OriginRole,
+    OperationalRole,
+    WorkPhone,
+    AccountId,
+    CreatedAt,
+    LeftAt,
+}
+
+#[derive(Iden, Clone, Copy)]
+pub enum StaffGrids {
+    Table,
+    CommunityId,
+    StaffId,
+    GridId,
+    IsLeader,
+    ValidFrom,
+    ValidTo,
+}
+
+#[derive(Iden, Clone, Copy)]
+pub enum DutyItems {
+    Table,
+    CommunityId,
+    Id,
+    Code,
+    Title,
+    Description,
+    Position,
+}
+
+#[derive(Iden, Clone, Copy)]
+pub enum Organisations {
+    Table,
+    CommunityId,
+    Id,
+    Kind,
+    Name,
+    Uscc,
+    ContactName,
+    ContactPhone,
+    Address,
+    CreatedAt,
+}
+
+#[derive(Iden, Clone, Copy)]
+pub enum GridGroups {
+    Table,
+    CommunityId,
+    Id,
+    GridId,
+    Name,
+    CreatedAt,
+}
+
+#[derive(Iden, Clone, Copy)]
+pub enum GridGroupMembers {
+    Table,
+    CommunityId,
+    GroupId,
+    Id,
+    StaffId,
+    ResidentId,
+    OrganisationId,
+    Role,
+    JoinedAt,
+}
+
+#[derive(Iden, Clone, Copy)]
+pub enum ServiceKinds {
+    Table,
+    CommunityId,
+    Code,
+    NameZh,
+    NameEn,
+}
+
+#[derive(Iden, Clone, Copy)]
+pub enum ServicePoints {
+    Table,
+    CommunityId,
+    Id,
+    Kind,
+    Code,
+    Name,
+    Address,
+    OpeningHours,
+    Phone,
+    GridId,
+    CreatedAt,
+}
+
+#[derive(Iden, Clone, Copy)]
+pub enum ServicePointServices {
+    Table,
+    CommunityId,
+    ServicePointId,
+    ServiceCode,
+}
+
+#[derive(Iden, Clone, Copy)]
+pub enum Venues {
+    Table,
+    CommunityId,
+    Id,
+    ServicePointId,
+    Name,
+    Capacity,
+}

@@ -5,6 +5,7 @@
 //! Later modules add places, people, matters and points here: each gets a `seed_*`
 //! function called from [`generate`], so the demo grows with the product.
 
+pub mod directory;
 mod names;
 pub mod registry;
 
@@ -141,7 +142,18 @@ async fn seed_registry(
     let started = Instant::now();
     let now = Utc::now();
     let today = linli_web::pages::local_today("Asia/Shanghai");
-    let made = registry::seed(db, key, community, index, &grids, links, today, now).await?;
+    let directory = directory::DirectoryLinks {
+        grid_worker: if index == 0 {
+            let user = Username::parse("demo-grid-worker")?;
+            Some(AccountId(admin::find_user(db, &user).await?.id))
+        } else {
+            None
+        },
+    };
+    let made = registry::seed(
+        db, key, community, index, &grids, links, &directory, today, now,
+    )
+    .await?;
     println!(
         "Demo registry {}: {} buildings, {} households, {} residents in {:.1} s",
         community,

@@ -119,6 +119,7 @@ pub async fn seed(
     community_index: u32,
     grids: &[GridId],
     links: &[AccountLink],
+    directory: &super::directory::DirectoryLinks,
     today: NaiveDate,
     now: DateTime<Utc>,
 ) -> anyhow::Result<Generated> {
@@ -138,6 +139,32 @@ pub async fn seed(
     people::insert_guardians(&mut ex, community, &plan.guardians, now).await?;
     people::insert_consents(&mut ex, community, &plan.consents).await?;
     people::insert_sensitive_tags(&mut ex, community, &std::mem::take(&mut plan.tags), now).await?;
+    // Two adults per grid become residents' representatives in the grid groups.
+    let representatives: Vec<Vec<ResidentId>> = grids
+        .iter()
+        .map(|g| {
+            plan.residents
+                .iter()
+                .filter(|r| r.grid_id == Some(*g) && r.account_id.is_none())
+                .filter(|r| {
+                    r.birth_date
+                        .is_some_and(|b| today.years_since(b).unwrap_or(0) >= 30)
+                })
+                .take(2)
+                .map(|r| r.id)
+                .collect()
+        })
+        .collect();
+    super::directory::seed(
+        &mut ex,
+        community,
+        community_index,
+        grids,
+        &representatives,
+        directory,
+        now,
+    )
+    .await?;
     tx.commit().await?;
     Ok(generated)
 }

@@ -33,9 +33,12 @@ enum Endpoint {
     ReadResident,
     RevealResident,
     CreateResident,
+    ListStaff,
+    CreateOrganisation,
+    ListServicePoints,
 }
 
-const ENDPOINTS: [Endpoint; 16] = [
+const ENDPOINTS: [Endpoint; 19] = [
     Endpoint::Me,
     Endpoint::ReadCommunity,
     Endpoint::ListGrids,
@@ -52,6 +55,9 @@ const ENDPOINTS: [Endpoint; 16] = [
     Endpoint::ReadResident,
     Endpoint::RevealResident,
     Endpoint::CreateResident,
+    Endpoint::ListStaff,
+    Endpoint::CreateOrganisation,
+    Endpoint::ListServicePoints,
 ];
 
 const SCOPES: [Scope; 4] = [
@@ -65,7 +71,9 @@ const SCOPES: [Scope; 4] = [
 fn allowed_roles(endpoint: Endpoint) -> &'static [Role] {
     use Role::*;
     match endpoint {
-        Endpoint::Me | Endpoint::ReadCommunity => &Role::ALL,
+        Endpoint::Me | Endpoint::ReadCommunity | Endpoint::ListStaff => &Role::ALL,
+        Endpoint::ListServicePoints => &Role::ALL,
+        Endpoint::CreateOrganisation => &[CommunityStaff, CommunityAdmin],
         Endpoint::ListGrids | Endpoint::ReadGrid => &[
             GridWorker,
             CommunityStaff,
@@ -100,6 +108,8 @@ fn denial_status(role: Role, endpoint: Endpoint, scope: Scope) -> u16 {
             | Endpoint::ListBuildings
             | Endpoint::ListResidents
             | Endpoint::CreateResident
+            | Endpoint::ListStaff
+            | Endpoint::CreateOrganisation
     );
     let member = match scope {
         Scope::Own | Scope::OtherGrid => true,
@@ -112,7 +122,7 @@ fn denial_status(role: Role, endpoint: Endpoint, scope: Scope) -> u16 {
 fn success_status(endpoint: Endpoint) -> u16 {
     match endpoint {
         Endpoint::Disable => 204,
-        Endpoint::CreateResident => 201,
+        Endpoint::CreateResident | Endpoint::CreateOrganisation => 201,
         _ => 200,
     }
 }
@@ -120,7 +130,8 @@ fn success_status(endpoint: Endpoint) -> u16 {
 /// The expected status for a role calling an endpoint on a scope.
 fn expected(role: Role, endpoint: Endpoint, scope: Scope) -> u16 {
     let ok = success_status(endpoint);
-    if endpoint == Endpoint::Me {
+    // Who am I, and the public service-circle directory: answered to anyone, anywhere.
+    if matches!(endpoint, Endpoint::Me | Endpoint::ListServicePoints) {
         return ok;
     }
     let denied = denial_status(role, endpoint, scope);
@@ -223,6 +234,21 @@ fn request(
             Method::POST,
             format!("/api/v1/residents/{resident}/reveal"),
             Some(serde_json::json!({ "fields": ["phone"], "reason": "上门核实联系方式" })),
+        ),
+        Endpoint::ListStaff => (
+            Method::GET,
+            format!("/api/v1/communities/{community}/staff"),
+            None,
+        ),
+        Endpoint::CreateOrganisation => (
+            Method::POST,
+            format!("/api/v1/communities/{community}/organisations"),
+            Some(serde_json::json!({ "kind": "merchant", "name": "测试商户" })),
+        ),
+        Endpoint::ListServicePoints => (
+            Method::GET,
+            format!("/api/v1/communities/{community}/service-points"),
+            None,
         ),
         Endpoint::CreateResident => (
             Method::POST,

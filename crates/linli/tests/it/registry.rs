@@ -599,3 +599,120 @@ async fn redrawing_a_grid_moves_the_building_and_its_residents_and_keeps_history
         assert_eq!(moved.grid_id, Some(world.a.grids[1].0));
     }
 }
+
+#[tokio::test]
+async fn the_demo_directory_and_service_circle_are_there() {
+    let t = TestDb::sqlite().await;
+    linli::demo::generate(&t.db, &test_key(), 1).await.unwrap();
+    let community = {
+        let mut conn = t.db.acquire().await.unwrap();
+        linli_store::tenancy::community_by_code(&mut conn.exec(), "xinhe")
+            .await
+            .unwrap()
+            .unwrap()
+            .community_id
+    };
+    let app = TestApp::spawn(&t.db).await;
+    // The service circle is public: one centre, three stations, four grid posts.
+    let points: Value = app
+        .client
+        .get(app.url(&format!("/api/v1/communities/{community}/service-points")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let kinds: Vec<&str> = points["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds.iter().filter(|k| **k == "centre").count(), 1);
+    assert_eq!(kinds.iter().filter(|k| **k == "station").count(), 3);
+    assert_eq!(kinds.iter().filter(|k| **k == "grid_post").count(), 4);
+    assert!(points["items"][0]["services"].as_array().unwrap().len() >= 8);
+
+    let resident = sign_in_demo(&app, &t.db, "demo-resident").await;
+    let staff = app
+        .get_json(&format!("/api/v1/communities/{community}/staff"), &resident)
+        .await;
+    assert_eq!(staff["total"], 12);
+    let liu = staff["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "刘芳")
+        .expect("the demo grid worker has a staff record");
+    assert_eq!(liu["operational_role"], "grid_worker");
+    assert_eq!(liu["grids"][0]["is_leader"], true);
+    let groups = app
+        .get_json(
+            &format!("/api/v1/communities/{community}/grid-groups"),
+            &resident,
+        )
+        .await;
+    assert_eq!(groups["total"], 4);
+    let group = app
+        .get_json(
+            &format!(
+                "/api/v1/grid-groups/{}",
+                groups["items"][0]["id"].as_str().unwrap()
+            ),
+            &resident,
+        )
+        .await;
+    let member_kinds: std::collections::BTreeSet<&str> = group["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        member_kinds.into_iter().collect::<Vec<_>>(),
+        ["organisation", "resident", "staff"]
+    );
+    let orgs = app
+        .get_json(
+            &format!("/api/v1/communities/{community}/organisations?kind=merchant"),
+            &resident,
+        )
+        .await;
+    assert_eq!(orgs["total"], 8);
+    assert_eq!(
+        app.get_json(
+            &format!("/api/v1/communities/{community}/duties"),
+            &resident
+        )
+        .await["total"],
+        8
+    );
+
+    // Staff register an organisation; a bad or repeated credit code is refused.
+    let admin = sign_in_demo(&app, &t.db, "demo-staff").await;
+    let path = format!("/api/v1/communities/{community}/organisations");
+    let code = linli_domain::registry::Uscc::complete("91440300MA5DC6QX1").unwrap();
+    let body = json!({ "kind": "商户", "name": "新开的面馆", "uscc": code.as_str() });
+    assert_eq!(app.post_json(&path, &admin, &body).await.status(), 201);
+    let (status, problem_body) = problem(app.post_json(&path, &admin, &body).await).await;
+    assert_eq!(
+        (status, problem_body["code"].as_str()),
+        (409, Some("duplicate_organisation"))
+    );
+    let mut wrong = code.as_str().to_owned();
+    wrong.replace_range(17.., if wrong.ends_with('0') { "1" } else { "0" });
+    let (status, problem_body) = problem(
+        app.post_json(
+            &path,
+            &admin,
+            &json!({ "kind": "merchant", "name": "面馆", "uscc": wrong }),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        (status, problem_body["code"].as_str()),
+        (422, Some("uscc_checksum"))
+    );
+}

@@ -183,8 +183,8 @@ CREATE TABLE staff (
     name TEXT NOT NULL,
     origin_role TEXT NOT NULL,
     operational_role TEXT NOT NULL,
-    phone_enc BYTEA,
-    phone_idx BYTEA,
+    -- A work phone, posted on the grid's contact card: not personal data to hide.
+    work_phone TEXT,
     account_id UUID REFERENCES accounts (id),
     created_at TIMESTAMPTZ NOT NULL,
     left_at TIMESTAMPTZ,

@@ -197,8 +197,8 @@ CREATE TABLE staff (
     name TEXT NOT NULL,
     origin_role TEXT NOT NULL,
     operational_role TEXT NOT NULL,
-    phone_enc BLOB,
-    phone_idx BLOB,
+    -- A work phone, posted on the grid's contact card: not personal data to hide.
+    work_phone TEXT,
     account_id BLOB REFERENCES accounts (id),
     created_at TEXT NOT NULL,
     left_at TEXT,

@@ -111,3 +111,81 @@ pub async fn count_grids(ex: &mut Exec<'_>, community: CommunityId) -> Result<i6
     let (n,): (i64,) = ex.fetch_one(&q).await?;
     Ok(n)
 }
+
+/// A co-governance zone (共治片区) and the grids it groups.
+#[derive(Debug, Clone)]
+pub struct ZoneRow {
+    pub id: Uuid,
+    pub code: String,
+    pub name: String,
+    pub grid_ids: Vec<Uuid>,
+}
+
+pub async fn create_zone(
+    ex: &mut Exec<'_>,
+    community: CommunityId,
+    code: &str,
+    name: &str,
+    grids: &[GridId],
+    now: DateTime<Utc>,
+) -> Result<linli_domain::ZoneId> {
+    use crate::schema::{ZoneGrids, Zones};
+    let id = linli_domain::ZoneId::new();
+    let q = Query::insert()
+        .into_table(Zones::Table)
+        .columns([
+            Zones::CommunityId,
+            Zones::Id,
+            Zones::Code,
+            Zones::Name,
+            Zones::CreatedAt,
+        ])
+        .values_panic([
+            community.0.into(),
+            id.0.into(),
+            code.into(),
+            name.into(),
+            now.into(),
+        ])
+        .to_owned();
+    ex.execute(&q).await?;
+    for grid in grids {
+        let q = Query::insert()
+            .into_table(ZoneGrids::Table)
+            .columns([ZoneGrids::CommunityId, ZoneGrids::ZoneId, ZoneGrids::GridId])
+            .values_panic([community.0.into(), id.0.into(), grid.0.into()])
+            .to_owned();
+        ex.execute(&q).await?;
+    }
+    Ok(id)
+}
+
+pub async fn list_zones(ex: &mut Exec<'_>, community: CommunityId) -> Result<Vec<ZoneRow>> {
+    use crate::schema::{ZoneGrids, Zones};
+    let q = Query::select()
+        .columns([Zones::Id, Zones::Code, Zones::Name])
+        .from(Zones::Table)
+        .and_where(Expr::col(Zones::CommunityId).eq(community.0))
+        .order_by(Zones::Code, Order::Asc)
+        .to_owned();
+    let zones: Vec<(Uuid, String, String)> = ex.fetch_all(&q).await?;
+    let q = Query::select()
+        .columns([ZoneGrids::ZoneId, ZoneGrids::GridId])
+        .from(ZoneGrids::Table)
+        .and_where(Expr::col(ZoneGrids::CommunityId).eq(community.0))
+        .to_owned();
+    let links: Vec<(Uuid, Uuid)> = ex.fetch_all(&q).await?;
+    Ok(zones
+        .into_iter()
+        .map(|(id, code, name)| ZoneRow {
+            id,
+            code,
+            name,
+            grid_ids: links
+                .iter()
+                .filter(|(z, _)| *z == id)
+                .map(|(_, g)| *g)
+                .collect(),
+        })
+        .collect())
+}

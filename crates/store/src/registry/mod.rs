@@ -2,9 +2,12 @@
 //! who live there. Mirrors `linli_domain::registry`.
 
 mod grids;
+pub mod organisations;
 pub mod people;
 pub mod places;
 pub mod residents;
+pub mod service;
+pub mod staff;
 
 pub use grids::*;
 

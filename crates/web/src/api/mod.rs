@@ -2,10 +2,12 @@
 
 pub mod auth;
 pub mod communities;
+pub mod directory;
 pub mod me;
 pub mod ops;
 pub mod registry;
 pub mod residents;
+pub mod service;
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Request};
@@ -67,6 +69,27 @@ pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(residents::reveal))
         .routes(routes!(residents::my_record, residents::correct_my_record))
         .routes(routes!(residents::my_data))
+        .routes(routes!(directory::list_staff, directory::create_staff))
+        .routes(routes!(directory::get_staff))
+        .routes(routes!(directory::assign_staff))
+        .routes(routes!(directory::list_duties))
+        .routes(routes!(
+            directory::list_organisations,
+            directory::create_organisation
+        ))
+        .routes(routes!(directory::get_organisation))
+        .routes(routes!(
+            directory::list_grid_groups,
+            directory::create_grid_group
+        ))
+        .routes(routes!(directory::get_grid_group))
+        .routes(routes!(directory::add_grid_group_member))
+        .routes(routes!(directory::list_zones))
+        .routes(routes!(
+            service::list_service_points,
+            service::create_service_point
+        ))
+        .routes(routes!(service::get_service_point))
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))
         .split_for_parts()
