@@ -37,7 +37,19 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/logout", post(pages::login::logout))
         .route("/language", post(pages::login::switch_language))
-        .route("/grids", get(pages::community::grids))
+        .route("/grids", get(pages::registry::grids))
+        .route("/buildings", get(pages::registry::buildings))
+        .route("/buildings/{id}", get(pages::registry::building))
+        .route("/households/{id}", get(pages::registry::household))
+        .route(
+            "/households/{id}/members",
+            post(pages::registry::register_member),
+        )
+        .route("/directory", get(pages::directory::page))
+        .route("/service/{code}", get(pages::directory::public))
+        .route("/residents", get(pages::registry::search))
+        .route("/residents/{id}", get(pages::registry::resident))
+        .route("/residents/{id}/reveal", post(pages::registry::reveal))
         .route("/accounts", get(pages::community::accounts))
         .route("/audit", get(pages::community::audit_log))
         .route("/settings/security", get(pages::account::show))

@@ -114,6 +114,7 @@ async fn resident_links(db: &Db) -> anyhow::Result<Vec<registry::AccountLink>> {
             links.push(registry::AccountLink {
                 account: AccountId(account.id),
                 name,
+                male: matches!(role, Role::BuildingHead | Role::PartyMember),
             });
         }
     }

@@ -66,6 +66,8 @@ const SKILLS: &[&str] = &[
 pub struct AccountLink {
     pub account: AccountId,
     pub name: &'static str,
+    /// The name's gender, so the linked record's ID number agrees with it.
+    pub male: bool,
 }
 
 /// Counts of what was generated, for the terminal and the benchmark.
@@ -191,7 +193,7 @@ fn plan(
     let mut id_sequences: HashMap<NaiveDate, u32> = HashMap::new();
     let mut officers = 0usize;
     let mut phone_index = u64::from(community_index) * 1_000_000;
-    let mut links = links.iter();
+    let mut links = links.iter().peekable();
     for (g, grid) in grids.iter().enumerate() {
         for b in 0..BUILDINGS_PER_GRID {
             let number = g * BUILDINGS_PER_GRID + b + 1;
@@ -235,6 +237,7 @@ fn plan(
                     let mut account = None;
                     if i == 0
                         && g == 0
+                        && links.peek().is_some_and(|l| l.male == person.male)
                         && let Some(link) = links.next()
                     {
                         person.name = link.name.to_owned();

@@ -257,3 +257,157 @@ async fn community_admin_signs_in_switches_language_and_signs_out() {
     assert_eq!(text_of(&client, ".alert-success").await, "两步验证已开启。");
     client.close().await.unwrap();
 }
+
+/// Sets a demo account's password to one the test knows.
+async fn known_password(db: &linli_store::Db, username: &str) -> String {
+    let user = linli_domain::auth::Username::parse(username).unwrap();
+    let password = linli_domain::auth::NewPassword::parse(crate::support::PASSWORD, &user).unwrap();
+    linli::admin::set_password(db, &user, &password)
+        .await
+        .unwrap();
+    crate::support::PASSWORD.to_owned()
+}
+
+#[tokio::test]
+async fn grid_worker_walks_grid_building_household_resident_and_is_refused_another_grid() {
+    let Some((_driver, client)) = start_browser().await else {
+        return;
+    };
+    let t = TestDb::sqlite().await;
+    linli::demo::generate(&t.db, &crate::support::test_key(), 1)
+        .await
+        .unwrap();
+    let app = TestApp::spawn(&t.db).await;
+    let password = known_password(&t.db, "demo-grid-worker").await;
+
+    // The public service circle needs no sign-in.
+    client.set_window_size(390, 844).await.unwrap();
+    client.goto(&app.url("/service/xinhe")).await.unwrap();
+    let points = client
+        .find_all(Locator::Css("[data-testid=service-point]"))
+        .await
+        .unwrap();
+    assert_eq!(
+        points.len(),
+        8,
+        "one centre, three stations, four grid posts"
+    );
+    shot(&client, "service-circle-phone").await;
+
+    sign_in(&client, &app, "demo-grid-worker", &password).await;
+    client.goto(&app.url("/grids")).await.unwrap();
+    let cards = client
+        .find_all(Locator::Css("[data-testid=grid-card]"))
+        .await
+        .unwrap();
+    assert_eq!(cards.len(), 1, "a grid worker sees their own grid only");
+    assert!(cards[0].text().await.unwrap().contains("新和第一网格"));
+    shot(&client, "grids-phone").await;
+    click(&client, "[data-testid=grid-card] .card-action").await;
+    let buildings = client
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css("[data-testid=building-link]"))
+        .await
+        .unwrap();
+    shot(&client, "buildings-phone").await;
+    buildings.click().await.unwrap();
+    click(&client, "[data-testid=household-link]").await;
+    shot(&client, "household-phone").await;
+    click(&client, "[data-testid=resident-link]").await;
+    let phone = text_of(&client, "[data-testid=phone]").await;
+    assert!(
+        phone.len() == 11 && &phone[3..7] == "****",
+        "masked by default: {phone}"
+    );
+    shot(&client, "resident-phone").await;
+
+    // Revealing asks for a reason; then the full number shows and the view is recorded.
+    type_into(&client, "reason", "入户走访核实联系方式").await;
+    click(&client, "[data-testid=reveal]").await;
+    text_of(&client, "[data-testid=revealed-note]").await;
+    let full = text_of(&client, "[data-testid=phone]").await;
+    assert!(
+        full.len() == 11 && full.chars().all(|c| c.is_ascii_digit()),
+        "{full}"
+    );
+    assert_eq!(full[7..], phone[7..]);
+    shot(&client, "resident-revealed-phone").await;
+
+    // A resident of the second grid is not there for this worker.
+    let other = {
+        let mut conn = t.db.acquire().await.unwrap();
+        let mut ex = conn.exec();
+        let community = linli_store::tenancy::community_by_code(&mut ex, "xinhe")
+            .await
+            .unwrap()
+            .unwrap();
+        let second =
+            linli_store::registry::find_grid_by_code(&mut ex, community.community(), "XH-02")
+                .await
+                .unwrap()
+                .unwrap();
+        linli_store::registry::residents::list_residents(
+            &mut ex,
+            community.community(),
+            &linli_domain::auth::GridFilter::All,
+            &linli_store::registry::residents::ResidentFilter {
+                grid: Some(linli_domain::GridId(second.id)),
+                ..Default::default()
+            },
+            linli_store::PageRequest::first(1),
+        )
+        .await
+        .unwrap()
+        .items
+        .remove(0)
+    };
+    client
+        .goto(&app.url(&format!("/residents/{}", other.id)))
+        .await
+        .unwrap();
+    let refused = client.source().await.unwrap();
+    assert!(refused.contains("404"), "refused as not found");
+    assert!(!refused.contains(&other.name));
+    shot(&client, "other-grid-refused-phone").await;
+
+    // Search finds people in the worker's grid only.
+    client.set_window_size(1440, 900).await.unwrap();
+    client
+        .goto(&app.url(&format!("/residents?q={}", "%E7%8E%8B")))
+        .await
+        .unwrap();
+    let count = text_of(&client, "[data-testid=result-count]").await;
+    assert!(count.starts_with("找到"), "{count}");
+    shot(&client, "residents-search-desktop").await;
+
+    // Registering a member with a mistyped ID number explains the mistake next to the field.
+    client.set_window_size(390, 844).await.unwrap();
+    client.goto(&app.url("/grids")).await.unwrap();
+    click(&client, "[data-testid=grid-card] .card-action").await;
+    click(&client, "[data-testid=building-link]").await;
+    click(&client, "[data-testid=household-link]").await;
+    type_into(&client, "f-name", "王小明").await;
+    type_into(&client, "f-document_number", "110105194912310021").await;
+    click(&client, "[data-testid=register-submit]").await;
+    let error = text_of(&client, "[data-testid=error-document_number]").await;
+    assert!(error.contains("校验位"), "{error}");
+    assert_eq!(
+        client
+            .find(Locator::Id("f-name"))
+            .await
+            .unwrap()
+            .prop("value")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("王小明"),
+        "the form comes back filled in"
+    );
+    shot(&client, "register-error-phone").await;
+
+    client.set_window_size(1440, 900).await.unwrap();
+    client.goto(&app.url("/directory")).await.unwrap();
+    assert!(client.source().await.unwrap().contains("刘芳"));
+    shot(&client, "directory-desktop").await;
+}

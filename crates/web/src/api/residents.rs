@@ -103,7 +103,7 @@ pub struct ResidentQueryParams {
 }
 
 /// Turns the search box into a store search: numbers go through the blind index.
-fn store_search(key: &DataKey, q: Option<&str>) -> Result<Option<ResidentSearch>, ApiError> {
+pub fn store_search(key: &DataKey, q: Option<&str>) -> Result<Option<ResidentSearch>, ApiError> {
     let Some(q) = q.map(str::trim).filter(|q| !q.is_empty()) else {
         return Ok(None);
     };
@@ -255,41 +255,33 @@ fn check_reason(reason: &str) -> Result<String, ApiError> {
     let reason = reason.split_whitespace().collect::<Vec<_>>().join(" ");
     let len = reason.chars().count();
     if !(4..=200).contains(&len) {
-        return Err(ApiError::InvalidField {
+        return Err(ApiError::Rule {
             field: "reason",
+            code: "reason_required",
             message: "give a reason of 4 to 200 characters".to_owned(),
         });
     }
     Ok(reason)
 }
 
-/// The full value of some personal fields, for someone whose role needs it. The reason,
-/// the fields and who asked go to the audit log before anything is answered.
-#[utoipa::path(post, path = "/api/v1/residents/{id}/reveal", tag = "registry", security(("bearer" = [])),
-    params(("id" = Uuid, Path)), request_body = RevealRequest,
-    responses((status = 200, body = RevealedView), (status = 404, body = Problem), (status = 422, body = Problem)))]
-pub async fn reveal(
-    State(state): State<AppState>,
-    principal: Principal,
-    ApiPath(id): ApiPath<Uuid>,
-    ApiJson(body): ApiJson<RevealRequest>,
-) -> Result<axum::Json<RevealedView>, ApiError> {
-    let reason = check_reason(&body.reason)?;
-    if body.fields.is_empty() {
+/// The reveal itself, shared by the API and the resident page: checks the reason and the
+/// caller's reach, writes the audit entry, and hands back the record to open.
+pub async fn reveal_values(
+    state: &AppState,
+    principal: &Principal,
+    id: ResidentId,
+    fields: &[RevealField],
+    reason: &str,
+) -> Result<ResidentRow, ApiError> {
+    let reason = check_reason(reason)?;
+    if fields.is_empty() {
         return Err(ApiError::InvalidField {
             field: "fields",
             message: "name at least one of phone, id_number, birth_date".to_owned(),
         });
     }
-    let row = reachable_resident(
-        &state,
-        &principal,
-        ResidentId(id),
-        Action::RevealPersonalData,
-    )
-    .await?;
-    let opened = Opened::of(&state.data_key, &row).map_err(ApiError::internal)?;
-    let mut fields = body.fields.clone();
+    let row = reachable_resident(state, principal, id, Action::RevealPersonalData).await?;
+    let mut fields = fields.to_vec();
     fields.sort_by_key(|f| *f as u8);
     fields.dedup();
     let event = AuditEvent {
@@ -304,6 +296,30 @@ pub async fn reveal(
         detail: serde_json::json!({ "fields": fields, "reason": reason }),
     };
     audit::record(&state.db, &event, Utc::now()).await?;
+    Ok(row)
+}
+
+/// The full value of some personal fields, for someone whose role needs it. The reason,
+/// the fields and who asked go to the audit log before anything is answered.
+#[utoipa::path(post, path = "/api/v1/residents/{id}/reveal", tag = "registry", security(("bearer" = [])),
+    params(("id" = Uuid, Path)), request_body = RevealRequest,
+    responses((status = 200, body = RevealedView), (status = 404, body = Problem), (status = 422, body = Problem)))]
+pub async fn reveal(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiJson(body): ApiJson<RevealRequest>,
+) -> Result<axum::Json<RevealedView>, ApiError> {
+    let row = reveal_values(
+        &state,
+        &principal,
+        ResidentId(id),
+        &body.fields,
+        &body.reason,
+    )
+    .await?;
+    let opened = Opened::of(&state.data_key, &row).map_err(ApiError::internal)?;
+    let fields = body.fields;
     let wants = |f| fields.contains(&f);
     Ok(axum::Json(RevealedView {
         id: row.id,
@@ -496,11 +512,24 @@ pub async fn create_resident(
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<NewResidentRequest>,
 ) -> Result<(StatusCode, axum::Json<ResidentView>), ApiError> {
-    let community = CommunityId(id);
-    let (community_target, ctx) = community_target(&state, community).await?;
+    let row = register(&state, &principal, CommunityId(id), body).await?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(ResidentView::masked(&state.data_key, row)?),
+    ))
+}
+
+/// Registration itself, shared by the API and the household page.
+pub async fn register(
+    state: &AppState,
+    principal: &Principal,
+    community: CommunityId,
+    body: NewResidentRequest,
+) -> Result<ResidentRow, ApiError> {
+    let (community_target, ctx) = community_target(state, community).await?;
     principal
         .authorize(
-            &state,
+            state,
             Action::EditRegistry,
             &community_target,
             Deny::AsForbidden,
@@ -521,7 +550,7 @@ pub async fn create_resident(
     // Where the resident will live decides whose grid they are in; a household outside
     // the caller's reach (or community) is as unknown as a missing one.
     let household = match body.household_id {
-        Some(h) => Some(readable_household(&state, &principal, HouseholdId(h)).await?),
+        Some(h) => Some(readable_household(state, principal, HouseholdId(h)).await?),
         None => None,
     };
     if household
@@ -537,7 +566,7 @@ pub async fn create_resident(
         ..community_target
     };
     principal
-        .authorize(&state, Action::EditRegistry, &target, Deny::AsForbidden)
+        .authorize(state, Action::EditRegistry, &target, Deny::AsForbidden)
         .await?;
     let resident = ResidentId::new();
     let key = &state.data_key;
@@ -607,16 +636,10 @@ pub async fn create_resident(
     )
     .await?;
     tx.commit().await?;
-    let row = {
-        let mut conn = state.db.acquire().await?;
-        residents::find_resident(&mut conn.exec(), resident)
-            .await?
-            .ok_or(ApiError::NotFound)?
-    };
-    Ok((
-        StatusCode::CREATED,
-        axum::Json(ResidentView::masked(key, row)?),
-    ))
+    let mut conn = state.db.acquire().await?;
+    residents::find_resident(&mut conn.exec(), resident)
+        .await?
+        .ok_or(ApiError::NotFound)
 }
 
 /// The caller's own resident record in their community, or "not found".

@@ -4,8 +4,8 @@ use askama::Template;
 use axum::extract::State;
 use axum::response::Response;
 use linli_domain::auth::{Action, Target};
+use linli_store::audit;
 use linli_store::tenancy::CommunityContext;
-use linli_store::{audit, registry};
 
 use crate::api::communities::{AccountView, account_views};
 use crate::auth::principal::community_target;
@@ -21,48 +21,6 @@ async fn home_community(
 ) -> Result<(Target, CommunityContext), ApiError> {
     let id = principal.default_community().ok_or(ApiError::NotFound)?;
     community_target(state, id).await
-}
-
-pub struct GridLine {
-    pub code: String,
-    pub name: String,
-}
-
-#[derive(Template)]
-#[template(path = "grids.html")]
-pub struct GridsPage {
-    pub chrome: Chrome,
-    pub community: String,
-    pub grids: Vec<GridLine>,
-}
-
-pub async fn grids(
-    State(state): State<AppState>,
-    SignedIn(principal): SignedIn,
-) -> Result<Response, ApiError> {
-    let (target, ctx) = home_community(&state, &principal).await?;
-    let filter = principal
-        .authorize(&state, Action::ListGrids, &target, Deny::AsForbidden)
-        .await?;
-    let mut conn = state.db.acquire().await?;
-    let grids = registry::list_grids(&mut conn.exec(), ctx.community(), &filter).await?;
-    let page = GridsPage {
-        chrome: Chrome::signed_in(
-            &principal,
-            Some(&target),
-            Some(ctx.community_name.clone()),
-            "/grids",
-        ),
-        community: ctx.community_name,
-        grids: grids
-            .into_iter()
-            .map(|g| GridLine {
-                code: g.code,
-                name: g.name,
-            })
-            .collect(),
-    };
-    Ok(render(&page))
 }
 
 pub struct AccountLine {

@@ -3,8 +3,10 @@
 
 pub mod account;
 pub mod community;
+pub mod directory;
 pub mod home;
 pub mod login;
+pub mod registry;
 
 use askama::Template;
 use axum::extract::{FromRequest, FromRequestParts, Request};
@@ -86,6 +88,8 @@ mod icons {
     pub const GRID: &str = r#"<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M4 4h7v7H4zM13 4h7v7h-7zM4 13h7v7H4zM13 13h7v7h-7z"/></svg>"#;
     pub const PEOPLE: &str = r#"<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M9 11a3.5 3.5 0 1 0 0-7 3.5 3.5 0 0 0 0 7zM2.5 20c.6-3.6 3.2-6 6.5-6s5.9 2.4 6.5 6M16 4.5a3.5 3.5 0 0 1 0 6.5M18 14c2 .7 3.3 2.9 3.5 6"/></svg>"#;
     pub const AUDIT: &str = r#"<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M6 3h9l4 4v14H6zM14 3v5h5M9 12h7M9 16h7"/></svg>"#;
+    pub const SEARCH: &str = r#"<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M10.5 17a6.5 6.5 0 1 0 0-13 6.5 6.5 0 0 0 0 13zM15.5 15.5 20 20"/></svg>"#;
+    pub const DIRECTORY: &str = r#"<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M5 4h12a2 2 0 0 1 2 2v14H7a2 2 0 0 1-2-2zM5 18a2 2 0 0 1 2-2h12M9 8h6M9 11h4"/></svg>"#;
     pub const SHIELD: &str = r#"<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M12 3 4.5 6v5.5c0 4.6 3.1 8.3 7.5 9.5 4.4-1.2 7.5-4.9 7.5-9.5V6zM9 12l2.2 2.2L15.5 10"/></svg>"#;
 }
 
@@ -122,6 +126,22 @@ impl Chrome {
                 label: t.t("nav.grids"),
                 icon: icons::GRID,
                 active: path == "/grids",
+            });
+        }
+        if can(Action::ReadRegistry) {
+            nav.push(NavItem {
+                href: "/residents",
+                label: t.t("nav.residents"),
+                icon: icons::SEARCH,
+                active: path == "/residents",
+            });
+        }
+        if can(Action::ReadDirectory) {
+            nav.push(NavItem {
+                href: "/directory",
+                label: t.t("nav.directory"),
+                icon: icons::DIRECTORY,
+                active: path == "/directory",
             });
         }
         if can(Action::ListAccounts) {
