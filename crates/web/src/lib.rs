@@ -12,6 +12,7 @@ pub mod middleware;
 pub mod pages;
 pub mod pii;
 pub mod server;
+pub mod spreadsheet;
 pub mod state;
 
 use axum::Router;

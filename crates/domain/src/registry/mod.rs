@@ -9,6 +9,7 @@ mod identity;
 mod kinds;
 pub mod mask;
 pub mod search;
+pub mod sheet;
 
 pub use identity::{Document, DocumentKind, IdNumber, PersonName, Phone, Uscc};
 pub use kinds::{BirthDate, Gender, OrgKind, OriginRole, PartyStatus, Relation, SensitiveTag};

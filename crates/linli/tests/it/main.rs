@@ -9,5 +9,6 @@ mod http_auth;
 mod matrix;
 mod migrations;
 mod registry;
+mod registry_io;
 mod resilience;
 mod support;

@@ -597,3 +597,40 @@ pub async fn grid_counts(
     }
     Ok(counts)
 }
+
+/// Every building of a community (a few hundred at most), for imports and exports.
+pub async fn all_buildings(ex: &mut Exec<'_>, community: CommunityId) -> Result<Vec<BuildingRow>> {
+    let q = building_columns()
+        .and_where(Expr::col(Buildings::CommunityId).eq(community.0))
+        .order_by(Buildings::Code, Order::Asc)
+        .to_owned();
+    ex.fetch_all(&q).await
+}
+
+/// Every dwelling of a community: (id, building, room).
+pub async fn all_dwellings(ex: &mut Exec<'_>, community: CommunityId) -> Result<Vec<DwellingRow>> {
+    let q = Query::select()
+        .columns([
+            Dwellings::Id,
+            Dwellings::BuildingId,
+            Dwellings::Room,
+            Dwellings::AddressCode,
+        ])
+        .from(Dwellings::Table)
+        .and_where(Expr::col(Dwellings::CommunityId).eq(community.0))
+        .to_owned();
+    ex.fetch_all(&q).await
+}
+
+/// Every household of a community: (household, dwelling).
+pub async fn all_households(
+    ex: &mut Exec<'_>,
+    community: CommunityId,
+) -> Result<Vec<(Uuid, Uuid)>> {
+    let q = Query::select()
+        .columns([Households::Id, Households::DwellingId])
+        .from(Households::Table)
+        .and_where(Expr::col(Households::CommunityId).eq(community.0))
+        .to_owned();
+    ex.fetch_all(&q).await
+}

@@ -347,3 +347,35 @@ pub async fn update_contact(
         .to_owned();
     Ok(ex.execute(&q).await? == 1)
 }
+
+/// Every resident of a community the caller may see, in id order (exports).
+pub async fn all_residents(
+    ex: &mut Exec<'_>,
+    community: CommunityId,
+    grids: &GridFilter,
+) -> Result<Vec<ResidentRow>> {
+    let mut q = resident_columns()
+        .and_where(Expr::col((Residents::Table, Residents::CommunityId)).eq(community.0))
+        .order_by((Residents::Table, Residents::Id), Order::Asc)
+        .to_owned();
+    if !apply_grid_filter(&mut q, (Residents::Table, Residents::GridId), grids) {
+        return Ok(Vec::new());
+    }
+    ex.fetch_all(&q).await
+}
+
+/// The blind indexes of every document registered in a community (duplicate checks of
+/// an import, done in memory rather than one query per row).
+pub async fn document_indexes(
+    ex: &mut Exec<'_>,
+    community: CommunityId,
+) -> Result<std::collections::HashSet<Vec<u8>>> {
+    let q = Query::select()
+        .column(Residents::DocumentIdx)
+        .from(Residents::Table)
+        .and_where(Expr::col(Residents::CommunityId).eq(community.0))
+        .and_where(Expr::col(Residents::DocumentIdx).is_not_null())
+        .to_owned();
+    let rows: Vec<(Vec<u8>,)> = ex.fetch_all(&q).await?;
+    Ok(rows.into_iter().map(|(idx,)| idx).collect())
+}

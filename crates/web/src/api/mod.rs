@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod communities;
 pub mod directory;
+pub mod imports;
 pub mod me;
 pub mod ops;
 pub mod registry;
@@ -69,6 +70,9 @@ pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(residents::reveal))
         .routes(routes!(residents::my_record, residents::correct_my_record))
         .routes(routes!(residents::my_data))
+        .routes(with_upload_limit(routes!(imports::import)))
+        .routes(routes!(imports::template))
+        .routes(routes!(imports::export))
         .routes(routes!(directory::list_staff, directory::create_staff))
         .routes(routes!(directory::get_staff))
         .routes(routes!(directory::assign_staff))
@@ -93,6 +97,19 @@ pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))
         .split_for_parts()
+}
+
+/// Spreadsheet uploads are larger than any JSON body: this route alone takes up to
+/// [`imports::MAX_UPLOAD`].
+fn with_upload_limit(
+    route: utoipa_axum::router::UtoipaMethodRouter<AppState>,
+) -> utoipa_axum::router::UtoipaMethodRouter<AppState> {
+    let (schemas, paths, method_router) = route;
+    (
+        schemas,
+        paths,
+        method_router.layer(axum::extract::DefaultBodyLimit::max(imports::MAX_UPLOAD)),
+    )
 }
 
 /// A JSON body parsed into `T`, with every way it can be wrong mapped to its own code.
