@@ -46,6 +46,12 @@ pub fn app(state: AppState) -> Router {
             "/households/{id}/members",
             post(pages::registry::register_member),
         )
+        .route(
+            "/imports",
+            get(pages::imports::show)
+                .post(pages::imports::submit)
+                .layer(DefaultBodyLimit::max(api::imports::MAX_UPLOAD)),
+        )
         .route("/directory", get(pages::directory::page))
         .route("/service/{code}", get(pages::directory::public))
         .route("/residents", get(pages::registry::search))

@@ -411,3 +411,58 @@ async fn grid_worker_walks_grid_building_household_resident_and_is_refused_anoth
     assert!(client.source().await.unwrap().contains("刘芳"));
     shot(&client, "directory-desktop").await;
 }
+
+#[tokio::test]
+async fn staff_check_a_spreadsheet_and_read_each_problem_in_chinese() {
+    let Some((_driver, client)) = start_browser().await else {
+        return;
+    };
+    let t = TestDb::sqlite().await;
+    linli::demo::generate(&t.db, &crate::support::test_key(), 1)
+        .await
+        .unwrap();
+    let app = TestApp::spawn(&t.db).await;
+    let password = known_password(&t.db, "demo-staff").await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("居民.csv");
+    let headers: Vec<&str> = linli_domain::registry::sheet::COLUMNS
+        .iter()
+        .map(|c| c.header)
+        .collect();
+    let blank = vec![""; headers.len() - 4].join(",");
+    std::fs::write(
+        &file,
+        format!(
+            "{}\nB01,101,王小明,户主,{blank}\nB01,102,李小红,邻居,{blank}\n",
+            ["楼栋编号", "房号", "姓名", "与户关系"]
+                .into_iter()
+                .chain(
+                    headers
+                        .iter()
+                        .copied()
+                        .filter(|h| !["楼栋编号", "房号", "姓名", "与户关系"].contains(h))
+                )
+                .collect::<Vec<_>>()
+                .join(",")
+        ),
+    )
+    .unwrap();
+    client.set_window_size(1440, 900).await.unwrap();
+    sign_in(&client, &app, "demo-staff", &password).await;
+    client.goto(&app.url("/imports")).await.unwrap();
+    client
+        .find(Locator::Id("file"))
+        .await
+        .unwrap()
+        .send_keys(file.to_str().unwrap())
+        .await
+        .unwrap();
+    click(&client, "[data-testid=import-submit]").await;
+    let report = text_of(&client, "[data-testid=import-report]").await;
+    assert!(report.contains("文件有问题，未导入"), "{report}");
+    assert!(
+        report.contains("与户关系") && report.contains("选项无效"),
+        "{report}"
+    );
+    shot(&client, "import-report-desktop").await;
+}

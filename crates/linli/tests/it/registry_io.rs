@@ -260,6 +260,45 @@ async fn a_bad_file_is_refused_whole_with_every_problem_located() {
             (422, Some("unreadable_workbook"))
         );
 
+        // The template has the columns the importer reads, and checks clean once its
+        // example rows point at one of this community's grids.
+        let template = app
+            .client
+            .get(app.url("/api/v1/registry/template?format=csv"))
+            .bearer_auth(&staff)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(template.status(), 200);
+        let template = String::from_utf8(template.bytes().await.unwrap().to_vec()).unwrap();
+        let header_line = template
+            .trim_start_matches('\u{feff}')
+            .lines()
+            .next()
+            .unwrap()
+            .to_owned();
+        assert_eq!(
+            header_line,
+            COLUMNS
+                .iter()
+                .map(|c| c.header)
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        let (status, report) = post_file(
+            &app,
+            &staff,
+            world.a.id,
+            "?dry_run=true",
+            template.replace("XH-01", "G1").into_bytes(),
+        )
+        .await;
+        assert_eq!(
+            (status, report["created"]["residents"].as_u64()),
+            (200, Some(2)),
+            "{report}"
+        );
+
         // Only staff and administrators import.
         let worker = app.token(world.username(Role::GridWorker)).await;
         let (status, _) =

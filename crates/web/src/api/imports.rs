@@ -645,10 +645,36 @@ pub async fn import(
     ApiQuery(query): ApiQuery<ImportQuery>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let community = CommunityId(id);
-    let (target, ctx) = community_target(&state, community).await?;
+    let (report, refused) = run_import(
+        &state,
+        &principal,
+        CommunityId(id),
+        body,
+        query.dry_run.unwrap_or(false),
+        query.skip_invalid.unwrap_or(false),
+    )
+    .await?;
+    let status = if refused {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, axum::Json(report)).into_response())
+}
+
+/// The import itself, shared by the API and the import page. Returns the report and
+/// whether the file was refused.
+pub async fn run_import(
+    state: &AppState,
+    principal: &Principal,
+    community: CommunityId,
+    body: Bytes,
+    dry_run: bool,
+    skip_invalid: bool,
+) -> Result<(ImportReport, bool), ApiError> {
+    let (target, ctx) = community_target(state, community).await?;
     principal
-        .authorize(&state, Action::ImportRegistry, &target, Deny::AsForbidden)
+        .authorize(state, Action::ImportRegistry, &target, Deny::AsForbidden)
         .await?;
     if body.is_empty() {
         return Err(ApiError::InvalidField {
@@ -656,9 +682,7 @@ pub async fn import(
             message: "send the .xlsx or .csv file as the request body".to_owned(),
         });
     }
-    let dry_run = query.dry_run.unwrap_or(false);
-    let skip_invalid = query.skip_invalid.unwrap_or(false);
-    let existing = load_existing(&state, community).await?;
+    let existing = load_existing(state, community).await?;
     let today = crate::pages::local_today(&ctx.time_zone);
     let key = state.data_key.clone();
     // Parsing and checking a large file is CPU work: keep it off the request threads.
@@ -681,16 +705,11 @@ pub async fn import(
     report.dry_run = dry_run;
     let refused = !report.problems.is_empty() && !skip_invalid;
     if dry_run || refused || plan.residents.is_empty() {
-        let status = if refused {
-            StatusCode::UNPROCESSABLE_ENTITY
-        } else {
-            StatusCode::OK
-        };
-        return Ok((status, axum::Json(report)).into_response());
+        return Ok((report, refused));
     }
-    write_plan(&state, &principal, community, &plan, &report).await?;
+    write_plan(state, principal, community, &plan, &report).await?;
     report.imported = true;
-    Ok((StatusCode::OK, axum::Json(report)).into_response())
+    Ok((report, false))
 }
 
 async fn write_plan(

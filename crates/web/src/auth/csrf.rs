@@ -74,6 +74,47 @@ async fn expected_token(
     Ok(cookie(headers, PRE_SESSION_COOKIE).filter(|pre| pre.len() >= 16))
 }
 
+fn is_multipart(request: &Request) -> bool {
+    content_type(request).starts_with("multipart/form-data")
+}
+
+fn multipart_boundary(content_type: &str) -> Option<String> {
+    content_type
+        .split(';')
+        .map(str::trim)
+        .find_map(|p| p.strip_prefix("boundary="))
+        .map(|b| b.trim_matches('"').to_owned())
+        .filter(|b| !b.is_empty() && b.len() <= 70)
+}
+
+/// A small text field of a `multipart/form-data` body (the full parse happens in the
+/// handler): the part named `name`, up to the next boundary.
+fn multipart_field(body: &[u8], boundary: &str, name: &str) -> Option<String> {
+    let delimiter = format!("--{boundary}");
+    let disposition = format!("name=\"{name}\"");
+    let text = body;
+    let mut start = 0;
+    while let Some(pos) = find(&text[start..], delimiter.as_bytes()) {
+        let part_start = start + pos + delimiter.len();
+        let next = find(&text[part_start..], delimiter.as_bytes()).map(|n| part_start + n)?;
+        let part = &text[part_start..next];
+        if let Some(header_end) = find(part, b"\r\n\r\n") {
+            let headers = String::from_utf8_lossy(&part[..header_end]);
+            if headers.contains(&disposition) && !headers.contains("filename=") {
+                let value = &part[header_end + 4..];
+                let value = value.strip_suffix(b"\r\n").unwrap_or(value);
+                return String::from_utf8(value.to_vec()).ok();
+            }
+        }
+        start = next;
+    }
+    None
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
 fn form_field(body: &[u8], name: &str) -> Option<String> {
     form_urlencoded_pairs(body)
         .find(|(k, _)| k == name)
@@ -145,6 +186,22 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
             let token = form_field(&bytes, CSRF_FIELD);
             (Request::from_parts(parts, Body::from(bytes)), token)
         }
+        None if is_multipart(&request) => {
+            // Only the import page takes large uploads; anywhere else the usual limit holds.
+            let limit = if request.uri().path() == "/imports" {
+                crate::api::imports::MAX_UPLOAD
+            } else {
+                state.settings.body_limit
+            };
+            let boundary = multipart_boundary(content_type(&request));
+            let (parts, body) = request.into_parts();
+            let bytes = match to_bytes(body, limit).await {
+                Ok(bytes) => bytes,
+                Err(_) => return ApiError::PayloadTooLarge.into_response(),
+            };
+            let token = boundary.and_then(|b| multipart_field(&bytes, &b, CSRF_FIELD));
+            (Request::from_parts(parts, Body::from(bytes)), token)
+        }
         None => (request, None),
     };
     let ok = matches!((&expected, &presented), (Some(e), Some(p)) if constant_time_eq(e.as_bytes(), p.as_bytes()));
@@ -165,5 +222,19 @@ mod tests {
         assert_eq!(form_field(body, "password").as_deref(), Some("a&b c邻"));
         assert_eq!(form_field(body, "csrf").as_deref(), Some("tok"));
         assert_eq!(form_field(b"x=%zz%4", "x").as_deref(), Some("%zz%4"));
+    }
+
+    #[test]
+    fn multipart_fields_are_found_and_files_ignored() {
+        let body = b"--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"csrf\"\r\n\r\nname=\"csrf\"\r\n--XyZ\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\ntok123\r\n--XyZ--\r\n";
+        assert_eq!(
+            multipart_boundary("multipart/form-data; boundary=XyZ").as_deref(),
+            Some("XyZ")
+        );
+        assert_eq!(
+            multipart_field(body, "XyZ", "csrf").as_deref(),
+            Some("tok123")
+        );
+        assert_eq!(multipart_field(body, "XyZ", "other"), None);
     }
 }

@@ -5,6 +5,7 @@ pub mod account;
 pub mod community;
 pub mod directory;
 pub mod home;
+pub mod imports;
 pub mod login;
 pub mod registry;
 
@@ -134,6 +135,14 @@ impl Chrome {
                 label: t.t("nav.residents"),
                 icon: icons::SEARCH,
                 active: path == "/residents",
+            });
+        }
+        if can(Action::ExportRegistry) {
+            nav.push(NavItem {
+                href: "/imports",
+                label: t.t("nav.imports"),
+                icon: icons::AUDIT,
+                active: path == "/imports",
             });
         }
         if can(Action::ReadDirectory) {
