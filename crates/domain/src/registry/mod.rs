@@ -5,12 +5,14 @@
 //! hold an invalid value, so an ID number with a wrong checksum or a birth date in the
 //! future never reaches storage, whichever door it came through.
 
+mod geo;
 mod identity;
 mod kinds;
 pub mod mask;
 pub mod search;
 pub mod sheet;
 
+pub use geo::Boundary;
 pub use identity::{Document, DocumentKind, IdNumber, PersonName, Phone, Uscc};
 pub use kinds::{BirthDate, Gender, OrgKind, OriginRole, PartyStatus, Relation, SensitiveTag};
 
@@ -52,6 +54,10 @@ pub enum RegistryRuleError {
     UnknownValue { field: &'static str, value: String },
     #[error("a move-out date cannot come before the move-in date")]
     MoveOutBeforeMoveIn,
+    #[error(
+        "a boundary is a GeoJSON Polygon or MultiPolygon in longitude/latitude with closed rings, at most 10,000 points"
+    )]
+    BoundaryFormat,
 }
 
 impl RegistryRuleError {
@@ -73,6 +79,7 @@ impl RegistryRuleError {
             GenderMismatch => "gender_mismatch",
             UnknownValue { .. } => "unknown_value",
             MoveOutBeforeMoveIn => "move_out_before_move_in",
+            BoundaryFormat => "boundary_format",
         }
     }
 }

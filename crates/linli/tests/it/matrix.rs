@@ -36,9 +36,11 @@ enum Endpoint {
     ListStaff,
     CreateOrganisation,
     ListServicePoints,
+    ReadSensitiveTags,
+    ExportResidents,
 }
 
-const ENDPOINTS: [Endpoint; 19] = [
+const ENDPOINTS: [Endpoint; 21] = [
     Endpoint::Me,
     Endpoint::ReadCommunity,
     Endpoint::ListGrids,
@@ -58,6 +60,8 @@ const ENDPOINTS: [Endpoint; 19] = [
     Endpoint::ListStaff,
     Endpoint::CreateOrganisation,
     Endpoint::ListServicePoints,
+    Endpoint::ReadSensitiveTags,
+    Endpoint::ExportResidents,
 ];
 
 const SCOPES: [Scope; 4] = [
@@ -74,6 +78,8 @@ fn allowed_roles(endpoint: Endpoint) -> &'static [Role] {
         Endpoint::Me | Endpoint::ReadCommunity | Endpoint::ListStaff => &Role::ALL,
         Endpoint::ListServicePoints => &Role::ALL,
         Endpoint::CreateOrganisation => &[CommunityStaff, CommunityAdmin],
+        Endpoint::ReadSensitiveTags => &[GridWorker, CommunityStaff, CommunityAdmin],
+        Endpoint::ExportResidents => &[CommunityStaff, CommunityAdmin],
         Endpoint::ListGrids | Endpoint::ReadGrid => &[
             GridWorker,
             CommunityStaff,
@@ -110,6 +116,7 @@ fn denial_status(role: Role, endpoint: Endpoint, scope: Scope) -> u16 {
             | Endpoint::CreateResident
             | Endpoint::ListStaff
             | Endpoint::CreateOrganisation
+            | Endpoint::ExportResidents
     );
     let member = match scope {
         Scope::Own | Scope::OtherGrid => true,
@@ -162,6 +169,7 @@ fn addressed_in_grid(endpoint: Endpoint) -> bool {
             | Endpoint::ReadResident
             | Endpoint::RevealResident
             | Endpoint::CreateResident
+            | Endpoint::ReadSensitiveTags
     )
 }
 
@@ -244,6 +252,16 @@ fn request(
             Method::POST,
             format!("/api/v1/communities/{community}/organisations"),
             Some(serde_json::json!({ "kind": "merchant", "name": "测试商户" })),
+        ),
+        Endpoint::ReadSensitiveTags => (
+            Method::POST,
+            format!("/api/v1/residents/{resident}/sensitive-tags/read"),
+            Some(serde_json::json!({ "reason": "走访特殊人群" })),
+        ),
+        Endpoint::ExportResidents => (
+            Method::GET,
+            format!("/api/v1/communities/{community}/exports/residents?format=csv"),
+            None,
         ),
         Endpoint::ListServicePoints => (
             Method::GET,

@@ -716,3 +716,215 @@ async fn the_demo_directory_and_service_circle_are_there() {
         (422, Some("uscc_checksum"))
     );
 }
+
+#[tokio::test]
+async fn sensitive_tags_need_consent_and_a_reason_and_go_with_the_consent() {
+    for t in TestDb::all().await {
+        let world = seed_world(&t.db).await;
+        let app = TestApp::spawn(&t.db).await;
+        let staff = app.token(world.username(Role::CommunityStaff)).await;
+        let resident = world.a.residents[0];
+        let tags = format!("/api/v1/residents/{resident}/sensitive-tags");
+        let record = json!({ "tag": "独居老人", "consent_method": "written" });
+        assert_eq!(
+            app.post_json(&tags, &staff, &record).await.status(),
+            204,
+            "{}",
+            t.engine
+        );
+        let (status, body) = problem(app.post_json(&tags, &staff, &record).await).await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (409, Some("tag_already_recorded"))
+        );
+        let (status, body) = problem(
+            app.post_json(
+                &tags,
+                &staff,
+                &json!({ "tag": "富人", "consent_method": "written" }),
+            )
+            .await,
+        )
+        .await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (422, Some("unknown_value"))
+        );
+
+        // Reading needs a reason, and the reason is kept.
+        let read = format!("{tags}/read");
+        let (status, body) =
+            problem(app.post_json(&read, &staff, &json!({ "reason": "" })).await).await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (422, Some("reason_required"))
+        );
+        let seen = app
+            .post_json(&read, &staff, &json!({ "reason": "冬季走访独居老人" }))
+            .await
+            .json::<Value>()
+            .await
+            .unwrap();
+        assert_eq!(seen["items"][0]["tag"], "elderly_living_alone");
+        let worker = app.token(world.username(Role::GridWorker)).await;
+        let response = app
+            .post_json(&read, &worker, &json!({ "reason": "网格走访" }))
+            .await;
+        assert_eq!(response.status(), 200, "the grid worker of this grid may");
+        let district = app.token(world.username(Role::DistrictAdmin)).await;
+        let response = app
+            .post_json(&read, &district, &json!({ "reason": "统计" }))
+            .await;
+        assert_eq!(
+            response.status(),
+            404,
+            "the district does not see who is tagged"
+        );
+        let log = audit_actions(&app, &world, world.a.id).await;
+        let recorded = log
+            .iter()
+            .find(|e| e["action"] == "sensitive_data_recorded")
+            .unwrap();
+        assert!(
+            !recorded["detail"].to_string().contains("elderly"),
+            "the log says a tag was recorded, not which"
+        );
+        assert!(log.iter().any(|e| e["action"] == "sensitive_data_read"
+            && e["detail"].to_string().contains("冬季走访独居老人")));
+
+        // Withdrawing the consent deletes what was recorded under it.
+        let consents = app
+            .get_json(&format!("/api/v1/residents/{resident}/consents"), &staff)
+            .await;
+        let consent = consents["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["purpose"] == "special_group_care")
+            .unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let withdraw = format!("/api/v1/residents/{resident}/consents/{consent}/withdraw");
+        assert_eq!(
+            app.post_json(&withdraw, &staff, &json!({})).await.status(),
+            204
+        );
+        let (status, body) = problem(app.post_json(&withdraw, &staff, &json!({})).await).await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (409, Some("consent_already_withdrawn"))
+        );
+        let seen = app
+            .post_json(&read, &staff, &json!({ "reason": "复核撤回结果" }))
+            .await
+            .json::<Value>()
+            .await
+            .unwrap();
+        assert_eq!(seen["total"], 0);
+    }
+}
+
+#[tokio::test]
+async fn a_child_is_registered_through_a_guardian_who_consents() {
+    for t in TestDb::all().await {
+        let world = seed_world(&t.db).await;
+        let app = TestApp::spawn(&t.db).await;
+        let worker = app.token(world.username(Role::GridWorker)).await;
+        let guardian = world.a.residents[0];
+        let path = format!("/api/v1/residents/{guardian}/children");
+        let child = json!({ "name": "张小宝", "birth_date": "2019-06-01", "gender": "男",
+                            "guardian_relation": "父亲", "consent_method": "written" });
+        let created = app.post_json(&path, &worker, &child).await;
+        assert_eq!(created.status(), 201, "{}", t.engine);
+        let created: Value = created.json().await.unwrap();
+        assert_eq!(created["grid_id"], world.a.grids[0].to_string());
+        let child_id = created["id"].as_str().unwrap().to_owned();
+        let consents = app
+            .get_json(&format!("/api/v1/residents/{child_id}/consents"), &worker)
+            .await;
+        assert_eq!(consents["items"][0]["purpose"], "minor_registration");
+        assert_eq!(
+            consents["items"][0]["given_by_resident_id"],
+            guardian.to_string()
+        );
+
+        let teen = json!({ "name": "张大宝", "birth_date": "2008-01-01", "gender": "男",
+                           "guardian_relation": "父亲", "consent_method": "written" });
+        let (status, body) = problem(app.post_json(&path, &worker, &teen).await).await;
+        assert_eq!((status, body["code"].as_str()), (422, Some("not_a_child")));
+        // Another grid's guardian is out of this worker's reach.
+        let other = format!("/api/v1/residents/{}/children", world.a.residents[1]);
+        assert_eq!(app.post_json(&other, &worker, &child).await.status(), 404);
+
+        // A child's sensitive data is recorded only with their guardian's consent.
+        let tags = format!("/api/v1/residents/{child_id}/sensitive-tags");
+        let staff = app.token(world.username(Role::CommunityStaff)).await;
+        let tag = |guardian: Option<String>| json!({ "tag": "留守儿童", "consent_method": "paper", "guardian_id": guardian });
+        let (status, body) = problem(app.post_json(&tags, &staff, &tag(None)).await).await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (422, Some("guardian_consent_required"))
+        );
+        let stranger = world.a.residents[1].to_string();
+        let (status, body) =
+            problem(app.post_json(&tags, &staff, &tag(Some(stranger))).await).await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (422, Some("not_the_guardian"))
+        );
+        assert_eq!(
+            app.post_json(&tags, &staff, &tag(Some(guardian.to_string())))
+                .await
+                .status(),
+            204
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_grid_outline_is_checked_geojson() {
+    let t = TestDb::sqlite().await;
+    let world = seed_world(&t.db).await;
+    let app = TestApp::spawn(&t.db).await;
+    let admin = app.token(world.username(Role::CommunityAdmin)).await;
+    let path = format!("/api/v1/grids/{}/boundary", world.a.grids[0]);
+    let put = |token: String, body: Value| {
+        let app = &app;
+        let path = path.clone();
+        async move {
+            app.client
+                .put(app.url(&path))
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let square = json!({ "type": "Polygon", "coordinates": [[[114.35, 22.69], [114.36, 22.69], [114.36, 22.70], [114.35, 22.69]]] });
+    let saved: Value = put(admin.clone(), square.clone())
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(saved["boundary"], square);
+    let (status, body) = problem(
+        put(
+            admin.clone(),
+            json!({ "type": "Polygon", "coordinates": [[[114.35, 22.69]]] }),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (422, Some("boundary_format"))
+    );
+    let worker = app.token(world.username(Role::GridWorker)).await;
+    assert_eq!(put(worker, square).await.status(), 404);
+    let grid = app
+        .get_json(&format!("/api/v1/grids/{}", world.a.grids[0]), &admin)
+        .await;
+    assert_eq!(grid["boundary"]["type"], "Polygon");
+}

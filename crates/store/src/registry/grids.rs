@@ -189,3 +189,19 @@ pub async fn list_zones(ex: &mut Exec<'_>, community: CommunityId) -> Result<Vec
         })
         .collect())
 }
+
+/// Sets (or clears) a grid's outline.
+pub async fn set_boundary(
+    ex: &mut Exec<'_>,
+    community: CommunityId,
+    grid: GridId,
+    boundary: Option<&str>,
+) -> Result<bool> {
+    let q = Query::update()
+        .table(Grids::Table)
+        .value(Grids::Boundary, boundary.map(str::to_owned))
+        .and_where(Expr::col(Grids::CommunityId).eq(community.0))
+        .and_where(Expr::col(Grids::Id).eq(grid.0))
+        .to_owned();
+    Ok(ex.execute(&q).await? == 1)
+}

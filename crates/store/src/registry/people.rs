@@ -273,3 +273,20 @@ pub async fn sensitive_tags_of(
         .to_owned();
     ex.fetch_all(&q).await
 }
+
+/// Deletes the sensitive tags recorded under a consent (its withdrawal ends the purpose,
+/// PIPL art. 47). Returns how many went.
+pub async fn delete_tags_of_consent(
+    ex: &mut Exec<'_>,
+    community: CommunityId,
+    resident: ResidentId,
+    consent: ConsentId,
+) -> Result<u64> {
+    let q = Query::delete()
+        .from_table(ResidentSensitiveTags::Table)
+        .and_where(Expr::col(ResidentSensitiveTags::CommunityId).eq(community.0))
+        .and_where(Expr::col(ResidentSensitiveTags::ResidentId).eq(resident.0))
+        .and_where(Expr::col(ResidentSensitiveTags::ConsentId).eq(consent.0))
+        .to_owned();
+    ex.execute(&q).await
+}

@@ -60,6 +60,9 @@ pub struct GridView {
     pub community_id: Uuid,
     pub code: String,
     pub name: String,
+    /// The grid's outline (GeoJSON Polygon or MultiPolygon), when drawn.
+    #[schema(value_type = Option<Object>)]
+    pub boundary: Option<serde_json::Value>,
 }
 
 impl From<registry::GridRow> for GridView {
@@ -69,8 +72,69 @@ impl From<registry::GridRow> for GridView {
             community_id: g.community_id,
             code: g.code,
             name: g.name,
+            boundary: g.boundary.and_then(|b| serde_json::from_str(&b).ok()),
         }
     }
+}
+
+/// Draws (or, with `null`, clears) a grid's outline.
+#[utoipa::path(put, path = "/api/v1/grids/{id}/boundary", tag = "communities", security(("bearer" = [])),
+    params(("id" = Uuid, Path)), request_body = Object,
+    responses((status = 200, body = GridView), (status = 404, body = Problem), (status = 422, body = Problem)))]
+pub async fn set_boundary(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiJson(body): ApiJson<serde_json::Value>,
+) -> Result<axum::Json<GridView>, ApiError> {
+    let grid = {
+        let mut conn = state.db.acquire().await?;
+        registry::find_grid(&mut conn.exec(), GridId(id))
+            .await?
+            .ok_or(ApiError::NotFound)?
+    };
+    let (target, _) = community_target(&state, CommunityId(grid.community_id)).await?;
+    principal
+        .authorize(&state, Action::ManageDirectory, &target, Deny::AsNotFound)
+        .await?;
+    let boundary = if body.is_null() {
+        None
+    } else {
+        Some(
+            linli_domain::registry::Boundary::parse(&body)
+                .map_err(|e| ApiError::rule("boundary", e))?,
+        )
+    };
+    let mut tx = state.db.begin().await?;
+    registry::set_boundary(
+        &mut tx.exec(),
+        CommunityId(grid.community_id),
+        GridId(id),
+        boundary.as_ref().map(|b| b.as_json()),
+    )
+    .await?;
+    audit::append(
+        &mut tx.exec(),
+        &AuditEvent {
+            community: Some(CommunityId(grid.community_id)),
+            actor: Some(principal.account_id.0),
+            actor_ip: context::client_ip(),
+            request_id: context::request_id(),
+            action: "grid_boundary_set".to_owned(),
+            object_type: "grid".to_owned(),
+            object_id: Some(id.to_string()),
+            outcome: "success".to_owned(),
+            detail: serde_json::json!({ "cleared": boundary.is_none() }),
+        },
+        Utc::now(),
+    )
+    .await?;
+    tx.commit().await?;
+    let mut conn = state.db.acquire().await?;
+    let grid = registry::find_grid(&mut conn.exec(), GridId(id))
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    Ok(axum::Json(grid.into()))
 }
 
 /// The community's grids; a grid worker sees only the grids assigned to them.

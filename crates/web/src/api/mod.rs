@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod communities;
+pub mod consent;
 pub mod directory;
 pub mod imports;
 pub mod me;
@@ -54,6 +55,7 @@ pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(communities::get_community))
         .routes(routes!(communities::list_grids))
         .routes(routes!(communities::get_grid))
+        .routes(routes!(communities::set_boundary))
         .routes(routes!(communities::list_accounts))
         .routes(routes!(communities::set_roles))
         .routes(routes!(communities::disable_account))
@@ -68,6 +70,11 @@ pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         ))
         .routes(routes!(residents::get_resident))
         .routes(routes!(residents::reveal))
+        .routes(routes!(consent::list_consents))
+        .routes(routes!(consent::add_tag))
+        .routes(routes!(consent::read_tags))
+        .routes(routes!(consent::withdraw))
+        .routes(routes!(consent::register_child))
         .routes(routes!(residents::my_record, residents::correct_my_record))
         .routes(routes!(residents::my_data))
         .routes(with_upload_limit(routes!(imports::import)))

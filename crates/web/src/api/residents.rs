@@ -273,6 +273,8 @@ pub async fn reveal_values(
     fields: &[RevealField],
     reason: &str,
 ) -> Result<ResidentRow, ApiError> {
+    // Reach first: someone who may not reveal learns nothing from a refusal.
+    let row = reachable_resident(state, principal, id, Action::RevealPersonalData).await?;
     let reason = check_reason(reason)?;
     if fields.is_empty() {
         return Err(ApiError::InvalidField {
@@ -280,7 +282,6 @@ pub async fn reveal_values(
             message: "name at least one of phone, id_number, birth_date".to_owned(),
         });
     }
-    let row = reachable_resident(state, principal, id, Action::RevealPersonalData).await?;
     let mut fields = fields.to_vec();
     fields.sort_by_key(|f| *f as u8);
     fields.dedup();
