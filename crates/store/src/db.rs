@@ -59,7 +59,11 @@ impl Db {
                 // Ledger entries and votes must survive power loss (DESIGN §3).
                 .synchronous(SqliteSynchronous::Full)
                 .foreign_keys(true)
-                .busy_timeout(SQLITE_BUSY_TIMEOUT);
+                .busy_timeout(SQLITE_BUSY_TIMEOUT)
+                // Refreshes the planner's statistics when they are stale (SQLite's advice
+                // for long-lived connections); without them a search by phone would walk
+                // the whole community in id order instead of using the phone index.
+                .pragma("optimize", "0x10002");
             let pool = SqlitePoolOptions::new()
                 .max_connections(8)
                 .min_connections(1)
@@ -123,6 +127,14 @@ impl Db {
                     .await?,
             ),
         })
+    }
+
+    /// Refreshes the query planner's statistics after a bulk load (the demo, a large
+    /// import), so the indexes made for selective lookups are used at once.
+    pub async fn analyze(&self) -> Result<()> {
+        let mut conn = self.acquire().await?;
+        conn.exec().execute_raw("ANALYZE").await?;
+        Ok(())
     }
 
     /// A cheap round trip, used by `/readyz`.

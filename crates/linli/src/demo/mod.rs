@@ -86,6 +86,7 @@ pub async fn generate(db: &Db, key: &DataKey, communities: u32) -> anyhow::Resul
         let community = ensure_demo_community(db, &code, &name).await?;
         seed_registry(db, key, community, index, &[]).await?;
     }
+    db.analyze().await?;
     Ok(logins)
 }
 

@@ -118,8 +118,10 @@ CREATE INDEX residents_by_household ON residents (community_id, household_id);
 CREATE INDEX residents_by_building ON residents (community_id, building_id, id);
 
 -- Name search: FTS5 over residents.search_text, kept in step by triggers (DESIGN §3).
+-- detail=none: no positions are kept, since no query asks for phrases; the index is
+-- smaller and posting lists merge faster.
 CREATE VIRTUAL TABLE resident_search USING fts5 (
-    search_text, content = 'residents', content_rowid = 'rowid'
+    search_text, content = 'residents', content_rowid = 'rowid', detail = 'none'
 );
 CREATE TRIGGER residents_search_insert AFTER INSERT ON residents BEGIN
     INSERT INTO resident_search (rowid, search_text) VALUES (new.rowid, new.search_text);

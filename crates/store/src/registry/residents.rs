@@ -69,20 +69,23 @@ impl ResidentRow {
     }
 }
 
-/// The community's own search term: it lets the full-text index answer "in this
-/// community" itself instead of filtering a district's worth of matches afterwards.
-fn community_term(community: CommunityId) -> String {
-    format!("c{}", community.0.simple())
+/// Every search term is prefixed with its community (`k` + the random tail of the
+/// community's UUIDv7), so "王 in Xinhe" is one term of the index with a posting list as
+/// long as Xinhe's 王s, whether the table holds one community or a district of fifty:
+/// no intersection with a list of every resident of the community.
+fn community_prefix(community: CommunityId) -> String {
+    let hex = community.0.simple().to_string();
+    format!("k{}", &hex[16..])
 }
 
 /// What the full-text index holds for a resident.
 pub fn search_text(community: CommunityId, name: &str) -> String {
-    let mut text = community_term(community);
-    for term in name_terms(name) {
-        text.push(' ');
-        text.push_str(&term);
-    }
-    text
+    let prefix = community_prefix(community);
+    name_terms(name)
+        .iter()
+        .map(|term| format!("{prefix}{term}"))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 pub async fn insert_residents(
@@ -222,31 +225,26 @@ pub enum ResidentSearch {
 /// The engine's full-text condition for name terms, in the community. (sea-query's
 /// placeholder in custom SQL is the engine's own: `?` for SQLite, `$1` for PostgreSQL.)
 fn name_condition(engine: Engine, community: CommunityId, terms: &[Term]) -> Expr {
+    let prefix = community_prefix(community);
     match engine {
         Engine::Sqlite => {
             // FTS5 query syntax: quoted terms ANDed; `*` after the quote makes a prefix.
-            let mut query = format!("\"{}\"", community_term(community));
-            for t in terms {
-                query.push_str(&format!(
-                    " AND \"{}\"{}",
-                    t.text,
-                    if t.prefix { "*" } else { "" }
-                ));
-            }
+            let query = terms
+                .iter()
+                .map(|t| format!("\"{prefix}{}\"{}", t.text, if t.prefix { "*" } else { "" }))
+                .collect::<Vec<_>>()
+                .join(" AND ");
             Expr::cust_with_values(
                 "residents.rowid IN (SELECT rowid FROM resident_search WHERE resident_search MATCH ?)",
                 [query],
             )
         }
         Engine::Postgres => {
-            let mut query = community_term(community);
-            for t in terms {
-                query.push_str(&format!(
-                    " & {}{}",
-                    t.text,
-                    if t.prefix { ":*" } else { "" }
-                ));
-            }
+            let query = terms
+                .iter()
+                .map(|t| format!("{prefix}{}{}", t.text, if t.prefix { ":*" } else { "" }))
+                .collect::<Vec<_>>()
+                .join(" & ");
             Expr::cust_with_values(
                 "to_tsvector('simple', residents.search_text) @@ to_tsquery('simple', $1)",
                 [query],
@@ -294,6 +292,9 @@ pub async fn list_residents(
             q.and_where(name_condition(ex.engine(), community, terms));
         }
     }
+    if matches!(filter.search, Some(ResidentSearch::Name(_))) {
+        return page_by_ids(ex, community, q, page).await;
+    }
     let total = count_of(ex, &q, (Residents::Table, Residents::Id)).await?;
     if let Some(after) = page.after {
         q.and_where(Expr::col((Residents::Table, Residents::Id)).gt(after));
@@ -301,6 +302,57 @@ pub async fn list_residents(
     q.order_by((Residents::Table, Residents::Id), Order::Asc)
         .limit(page.fetch_limit());
     let rows = ex.fetch_all(&q).await?;
+    Ok(PageOf::from_lookahead(
+        rows,
+        page,
+        total,
+        |r: &ResidentRow| r.id,
+    ))
+}
+
+/// A name search evaluates the full-text condition once: it reads just the ids of every
+/// match (a surname matches a few thousand at most in one community), counts and pages
+/// them here, then reads the page's rows by id. Counting and paging in SQL would run the
+/// full-text match twice and sort whole rows.
+async fn page_by_ids(
+    ex: &mut Exec<'_>,
+    community: CommunityId,
+    mut q: SelectStatement,
+    page: PageRequest,
+) -> Result<PageOf<ResidentRow>> {
+    q.clear_selects();
+    q.column((Residents::Table, Residents::Id));
+    let mut ids: Vec<Uuid> = ex
+        .fetch_all::<(Uuid,), _>(&q)
+        .await?
+        .into_iter()
+        .map(|(id,)| id)
+        .collect();
+    ids.sort_unstable();
+    let total = ids.len() as u64;
+    let start = match page.after {
+        Some(after) => ids.partition_point(|id| *id <= after),
+        None => 0,
+    };
+    let wanted: Vec<Uuid> = ids
+        .iter()
+        .skip(start)
+        .take(page.fetch_limit() as usize)
+        .copied()
+        .collect();
+    if wanted.is_empty() {
+        return Ok(PageOf {
+            items: Vec::new(),
+            total,
+            next: None,
+        });
+    }
+    let rows_q = resident_columns()
+        .and_where(Expr::col((Residents::Table, Residents::CommunityId)).eq(community.0))
+        .and_where(Expr::col((Residents::Table, Residents::Id)).is_in(wanted))
+        .order_by((Residents::Table, Residents::Id), Order::Asc)
+        .to_owned();
+    let rows = ex.fetch_all(&rows_q).await?;
     Ok(PageOf::from_lookahead(
         rows,
         page,
