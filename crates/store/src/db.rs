@@ -133,6 +133,8 @@ impl Db {
     /// import), so the indexes made for selective lookups are used at once.
     pub async fn analyze(&self) -> Result<()> {
         let mut conn = self.acquire().await?;
+        // Full statistics: sampled ones (analysis_limit) misjudge indexes that lead with
+        // community_id and pick the wrong plan.
         conn.exec().execute_raw("ANALYZE").await?;
         Ok(())
     }

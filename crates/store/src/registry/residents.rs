@@ -292,7 +292,7 @@ pub async fn list_residents(
             q.and_where(name_condition(ex.engine(), community, terms));
         }
     }
-    if matches!(filter.search, Some(ResidentSearch::Name(_))) {
+    if filter.search.is_some() {
         return page_by_ids(ex, community, q, page).await;
     }
     let total = count_of(ex, &q, (Residents::Table, Residents::Id)).await?;
@@ -310,10 +310,12 @@ pub async fn list_residents(
     ))
 }
 
-/// A name search evaluates the full-text condition once: it reads just the ids of every
-/// match (a surname matches a few thousand at most in one community), counts and pages
-/// them here, then reads the page's rows by id. Counting and paging in SQL would run the
-/// full-text match twice and sort whole rows.
+/// A search evaluates its condition once: it reads just the ids of every match (a
+/// surname matches a few thousand at most in one community, a phone one or two), counts
+/// and pages them here, then reads the page's rows by id. Counting and paging in SQL would
+/// run a full-text match twice and sort whole rows; and without `ORDER BY id LIMIT` the
+/// planner has no reason to prefer walking the community in id order over the phone or
+/// document index, whatever its statistics say.
 async fn page_by_ids(
     ex: &mut Exec<'_>,
     community: CommunityId,

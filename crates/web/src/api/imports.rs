@@ -41,9 +41,6 @@ use crate::state::AppState;
 /// Largest upload accepted (a 100,000-row workbook is about 6 MB).
 pub const MAX_UPLOAD: usize = 32 * 1024 * 1024;
 
-/// Imports at least this large refresh the planner's statistics afterwards.
-const ANALYZE_AFTER: usize = 1_000;
-
 const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -711,9 +708,6 @@ pub async fn run_import(
         return Ok((report, refused));
     }
     write_plan(state, principal, community, &plan, &report).await?;
-    if plan.residents.len() >= ANALYZE_AFTER {
-        state.db.analyze().await?;
-    }
     report.imported = true;
     Ok((report, false))
 }
