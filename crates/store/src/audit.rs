@@ -203,7 +203,8 @@ pub async fn recent(ex: &mut Exec<'_>, chain: Uuid, limit: u64) -> Result<Vec<Au
     ex.fetch_all(&q).await
 }
 
-/// Entries about one object (e.g. every reveal of a resident's data), oldest first.
+/// The newest `limit` entries about one object (e.g. reveals of a resident's data),
+/// oldest first.
 pub async fn about(
     ex: &mut Exec<'_>,
     chain: Uuid,
@@ -215,10 +216,12 @@ pub async fn about(
         .and_where(Expr::col(AuditLog::CommunityId).eq(chain))
         .and_where(Expr::col(AuditLog::ObjectType).eq(object_type))
         .and_where(Expr::col(AuditLog::ObjectId).eq(object_id))
-        .order_by(AuditLog::Seq, Order::Asc)
+        .order_by(AuditLog::Seq, Order::Desc)
         .limit(limit)
         .to_owned();
-    ex.fetch_all(&q).await
+    let mut entries: Vec<AuditEntry> = ex.fetch_all(&q).await?;
+    entries.reverse();
+    Ok(entries)
 }
 
 /// A place where a chain does not hold together.

@@ -32,8 +32,10 @@ pub fn document_index(key: &DataKey, kind: DocumentKind, number: &str) -> Vec<u8
     key.blind_index("document", &format!("{}:{number}", kind.as_str()))
 }
 
-pub fn tag_index(key: &DataKey, tag: SensitiveTag) -> Vec<u8> {
-    key.blind_index("sensitive_tag", tag.as_str())
+/// Bound to the resident: an index shared by everyone with the same tag would let anyone
+/// holding a copy of the database group residents by tag without the key.
+pub fn tag_index(key: &DataKey, resident: ResidentId, tag: SensitiveTag) -> Vec<u8> {
+    key.blind_index("sensitive_tag", &format!("{resident}:{}", tag.as_str()))
 }
 
 pub fn seal_phone(key: &DataKey, resident: ResidentId, phone: &Phone) -> Sealed {
@@ -53,7 +55,7 @@ pub fn seal_document(key: &DataKey, resident: ResidentId, document: &Document) -
 pub fn seal_tag(key: &DataKey, resident: ResidentId, tag: SensitiveTag) -> Sealed {
     Sealed {
         enc: key.seal(&tag_purpose(resident), tag.as_str().as_bytes()),
-        idx: tag_index(key, tag),
+        idx: tag_index(key, resident, tag),
     }
 }
 

@@ -351,6 +351,14 @@ pub fn check_row(
     };
     let skills = list(get("skills"));
     let tags = list(get("tags"));
+    if tags.iter().any(|t| super::SensitiveTag::parse(t).is_ok()) {
+        problems.push(Problem::new(
+            row,
+            header("tags"),
+            "sensitive_tag_in_tags",
+            "a special-group tag is sensitive data: record it with consent, not in the tags column",
+        ));
+    }
     for (key, items) in [("skills", &skills), ("tags", &tags)] {
         if items.len() > 20 || items.iter().any(|s| s.chars().count() > 30) {
             problems.push(Problem::new(

@@ -292,6 +292,20 @@ async fn grid_worker_walks_grid_building_household_resident_and_is_refused_anoth
         8,
         "one centre, three stations, four grid posts"
     );
+    // Laid out as a page, not centred beside its own heading like the sign-in card.
+    let stacked = client
+        .execute(
+            "return document.querySelector('h1').getBoundingClientRect().bottom <= \
+             document.querySelector('[data-testid=service-point]').getBoundingClientRect().top",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        stacked,
+        serde_json::json!(true),
+        "the heading sits above the cards"
+    );
     shot(&client, "service-circle-phone").await;
 
     sign_in(&client, &app, "demo-grid-worker", &password).await;

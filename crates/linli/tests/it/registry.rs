@@ -792,6 +792,29 @@ async fn sensitive_tags_need_consent_and_a_reason_and_go_with_the_consent() {
         assert!(log.iter().any(|e| e["action"] == "sensitive_data_read"
             && e["detail"].to_string().contains("冬季走访独居老人")));
 
+        // The district reads the registry but does not learn that a special-group consent exists.
+        let seen_by_district = app
+            .get_json(&format!("/api/v1/residents/{resident}/consents"), &district)
+            .await;
+        assert!(
+            !seen_by_district.to_string().contains("special_group_care"),
+            "{seen_by_district}"
+        );
+        // A special group cannot be slipped in as an ordinary tag.
+        let (status, body) = problem(
+            app.post_json(
+                &format!("/api/v1/communities/{}/residents", world.a.id),
+                &staff,
+                &json!({ "name": "某某", "tags": ["低保户"] }),
+            )
+            .await,
+        )
+        .await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (422, Some("sensitive_tag_in_tags"))
+        );
+
         // Withdrawing the consent deletes what was recorded under it.
         let consents = app
             .get_json(&format!("/api/v1/residents/{resident}/consents"), &staff)

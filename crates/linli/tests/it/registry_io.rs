@@ -169,6 +169,7 @@ async fn a_bad_file_is_refused_whole_with_every_problem_located() {
             person("B0", "206", "王六", "家庭成员", None),
             // 8: a new building in another community's grid
             new_building(person("B77", "101", "王七", "户主", None), "G9"),
+            // 9 (below, 10): a special group in the free tags column
             // 9: a new building with no name or address
             vec![
                 ("building_code", "B78".into()),
@@ -177,6 +178,16 @@ async fn a_bad_file_is_refused_whole_with_every_problem_located() {
                 ("relation", "户主".into()),
                 ("grid_code", "G1".into()),
             ],
+            // 10: a special group in the free tags column
+            {
+                let mut row = person("B0", "207", "王九", "户主", None);
+                row.push(("tags", "低保户".into()));
+                row
+            },
+            // 11: a new building, fine
+            new_building(person("B79", "101", "王十", "户主", None), "G1"),
+            // 12: the same new building said to be in another grid
+            new_building(person("B79", "102", "王十一", "户主", None), "G2"),
         ];
         let mut file = csv_file(&rows);
         file.push_str(",,,,,,,,,,,,,,,,,,\n"); // an empty row is skipped, not an error
@@ -192,6 +203,8 @@ async fn a_bad_file_is_refused_whole_with_every_problem_located() {
             (8, "网格编号", "unknown_grid"),
             (9, "楼栋名称", "required_for_new_building"),
             (9, "楼栋地址", "required_for_new_building"),
+            (10, "标签", "sensitive_tag_in_tags"),
+            (12, "网格编号", "building_in_other_grid"),
         ] {
             assert!(
                 found.contains(&(expected.0, expected.1.to_owned(), expected.2.to_owned())),
@@ -200,8 +213,8 @@ async fn a_bad_file_is_refused_whole_with_every_problem_located() {
             );
         }
         assert!(
-            !found.iter().any(|(row, _, _)| *row == 2),
-            "row 2 is fine: {found:?}"
+            !found.iter().any(|(row, _, _)| *row == 2 || *row == 11),
+            "rows 2 and 11 are fine: {found:?}"
         );
         assert_eq!(report["empty_rows"], 1);
         assert_eq!(report["imported"], false);
@@ -222,12 +235,12 @@ async fn a_bad_file_is_refused_whole_with_every_problem_located() {
         .await;
         assert_eq!(status, 200, "{report}");
         assert_eq!(report["imported"], true);
-        assert_eq!(report["created"]["residents"], 1);
+        assert_eq!(report["created"]["residents"], 2);
         assert_eq!(
             report["skipped_rows"],
-            serde_json::json!([3, 4, 5, 6, 7, 8, 9])
+            serde_json::json!([3, 4, 5, 6, 7, 8, 9, 10, 12])
         );
-        assert_eq!(resident_total(&app, &staff, &world).await, before + 1);
+        assert_eq!(resident_total(&app, &staff, &world).await, before + 2);
 
         // Wrong headers refuse the file at row 1.
         let (status, report) = post_file(

@@ -90,6 +90,10 @@ pub async fn list_consents(
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<axum::Json<Page<ConsentView>>, ApiError> {
     let row = reachable_resident(&state, &principal, ResidentId(id), Action::ReadRegistry).await?;
+    // A special-group consent exists only where a sensitive tag was recorded: only those
+    // who may read the tags learn that it exists.
+    let target = crate::api::registry::record_target(&state, row.community_id, row.grid_id).await?;
+    let sensitive = principal.can(Action::ReadSensitiveData, &target);
     let mut conn = state.db.acquire().await?;
     let items: Vec<ConsentView> = people::consents_of(
         &mut conn.exec(),
@@ -98,6 +102,7 @@ pub async fn list_consents(
     )
     .await?
     .into_iter()
+    .filter(|c| sensitive || c.purpose != purpose::SPECIAL_GROUP_CARE)
     .map(|c| ConsentView {
         id: c.id,
         purpose: c.purpose,

@@ -295,16 +295,15 @@ fn plan(
     };
     let mut records: Vec<RowRecord> = Vec::new();
     let mut bad_rows: HashSet<usize> = HashSet::new();
+    let mut lossy_by_row: HashMap<usize, Vec<usize>> = HashMap::new();
+    for (row, column) in &table.lossy_numbers {
+        lossy_by_row.entry(*row).or_default().push(*column);
+    }
     for (row, cells) in rows {
         report.rows += 1;
-        let lossy: Vec<usize> = table
-            .lossy_numbers
-            .iter()
-            .filter(|(r, _)| r == row)
-            .map(|(_, c)| *c)
-            .collect();
+        let lossy: &[usize] = lossy_by_row.get(row).map(Vec::as_slice).unwrap_or(&[]);
         if !lossy.is_empty() {
-            for c in lossy {
+            for &c in lossy {
                 let column = headers.get(c).cloned().unwrap_or_default();
                 report.problems.push(Problem::new(*row, &column, "stored_as_number",
                     "the spreadsheet stored this as a number and lost digits: format the column as text and type it again"));
@@ -326,9 +325,14 @@ fn plan(
         if existing.buildings.contains_key(&r.building_code)
             || new_buildings.contains_key(&r.building_code)
         {
-            if let (Some(code), Some((_, grid))) =
-                (&r.grid_code, existing.buildings.get(&r.building_code))
-                && existing.grids.get(code) != Some(grid)
+            // The building's grid: as stored, or as the file's first row of it said.
+            let grid = existing
+                .buildings
+                .get(&r.building_code)
+                .map(|(_, grid)| *grid)
+                .or_else(|| new_buildings.get(&r.building_code).map(|b| b.grid_id.0));
+            if let (Some(code), Some(grid)) = (&r.grid_code, grid)
+                && existing.grids.get(code) != Some(&grid)
             {
                 report.problems.push(Problem::new(r.row, header_of("grid_code"), "building_in_other_grid",
                     "this building belongs to another grid; move it in the building's page, not by import"));

@@ -494,9 +494,27 @@ impl NewResidentRequest {
             party_status,
             party_organisation,
             skills: short_list("skills", &self.skills)?,
-            tags: short_list("tags", &self.tags)?,
+            tags: free_tags(&self.tags)?,
         })
     }
+}
+
+/// Ordinary tags, which must not name a special group: those are sensitive data and go
+/// through the consent path (`/residents/{id}/sensitive-tags`).
+fn free_tags(items: &[String]) -> Result<Vec<String>, ApiError> {
+    let tags = short_list("tags", items)?;
+    if tags
+        .iter()
+        .any(|t| linli_domain::registry::SensitiveTag::parse(t).is_ok())
+    {
+        return Err(ApiError::Rule {
+            field: "tags",
+            code: "sensitive_tag_in_tags",
+            message: "a special-group tag is sensitive data: record it with consent, not as a tag"
+                .to_owned(),
+        });
+    }
+    Ok(tags)
 }
 
 /// The age below which a guardian's consent comes first (PIPL art. 31).

@@ -24,6 +24,8 @@ use crate::state::AppState;
 pub const PRE_SESSION_COOKIE: &str = "linli_pre";
 pub const CSRF_FIELD: &str = "csrf";
 pub const CSRF_HEADER: &str = "x-csrf-token";
+/// How far into a multipart body the token is looked for.
+const MULTIPART_SCAN: usize = 8 * 1024;
 
 fn is_safe(method: &Method) -> bool {
     matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
@@ -186,7 +188,7 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
             let token = form_field(&bytes, CSRF_FIELD);
             (Request::from_parts(parts, Body::from(bytes)), token)
         }
-        None if is_multipart(&request) => {
+        None if is_multipart(&request) && expected.is_some() => {
             // Only the import page takes large uploads; anywhere else the usual limit holds.
             let limit = if request.uri().path() == "/imports" {
                 crate::api::imports::MAX_UPLOAD
@@ -199,7 +201,9 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
                 Ok(bytes) => bytes,
                 Err(_) => return ApiError::PayloadTooLarge.into_response(),
             };
-            let token = boundary.and_then(|b| multipart_field(&bytes, &b, CSRF_FIELD));
+            // The forms put the token first; a token buried further in is not looked for.
+            let head = &bytes[..bytes.len().min(MULTIPART_SCAN)];
+            let token = boundary.and_then(|b| multipart_field(head, &b, CSRF_FIELD));
             (Request::from_parts(parts, Body::from(bytes)), token)
         }
         None => (request, None),

@@ -180,7 +180,10 @@ pub async fn public(
         .collect();
     let chrome = match &principal {
         Some(p) => Chrome::signed_in(p, None, Some(ctx.community_name.clone()), "/service"),
-        None => Chrome::public(locale, String::new(), &format!("/service/{code}")),
+        None => Chrome {
+            content_page: true,
+            ..Chrome::public(locale, String::new(), &format!("/service/{code}"))
+        },
     };
     let page = ServicePage {
         chrome,

@@ -82,6 +82,9 @@ pub struct Chrome {
     pub path: String,
     pub user: Option<UserChrome>,
     pub nav: Vec<NavItem>,
+    /// A signed-out page with content of its own (the service circle), laid out like a
+    /// signed-in page rather than centred like the sign-in card.
+    pub content_page: bool,
 }
 
 mod icons {
@@ -103,6 +106,7 @@ impl Chrome {
             path: path.to_owned(),
             user: None,
             nav: Vec::new(),
+            content_page: false,
         }
     }
 
@@ -185,6 +189,7 @@ impl Chrome {
                 community_name,
             }),
             nav,
+            content_page: false,
         }
     }
 }
