@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::api::residents::{CONSENT_AGE, ResidentView, reachable_resident};
+use crate::api::residents::{CONSENT_AGE, ResidentView, check_reason, reachable_resident};
 use crate::api::{ApiJson, ApiPath, Page};
 use crate::auth::Principal;
 use crate::context;
@@ -57,18 +57,6 @@ fn check_method(method: &str) -> Result<&'static str, ApiError> {
             field: "consent_method",
             message: "written, electronic or paper".to_owned(),
         })
-}
-
-fn check_reason(reason: &str) -> Result<String, ApiError> {
-    let reason = reason.split_whitespace().collect::<Vec<_>>().join(" ");
-    if !(4..=200).contains(&reason.chars().count()) {
-        return Err(ApiError::Rule {
-            field: "reason",
-            code: "reason_required",
-            message: "give a reason of 4 to 200 characters".to_owned(),
-        });
-    }
-    Ok(reason)
 }
 
 #[derive(Debug, Serialize, ToSchema)]

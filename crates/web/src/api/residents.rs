@@ -251,7 +251,8 @@ pub struct RevealedView {
     pub birth_date: Option<NaiveDate>,
 }
 
-fn check_reason(reason: &str) -> Result<String, ApiError> {
+/// A reason for seeing personal data: 4 to 200 characters once whitespace is collapsed.
+pub fn check_reason(reason: &str) -> Result<String, ApiError> {
     let reason = reason.split_whitespace().collect::<Vec<_>>().join(" ");
     let len = reason.chars().count();
     if !(4..=200).contains(&len) {
