@@ -629,6 +629,20 @@ async fn the_demo_directory_and_service_circle_are_there() {
         .iter()
         .map(|p| p["kind"].as_str().unwrap())
         .collect();
+    assert_eq!(
+        kinds,
+        [
+            "centre",
+            "station",
+            "station",
+            "station",
+            "grid_post",
+            "grid_post",
+            "grid_post",
+            "grid_post"
+        ],
+        "centre, then stations, then grid posts"
+    );
     assert_eq!(kinds.iter().filter(|k| **k == "centre").count(), 1);
     assert_eq!(kinds.iter().filter(|k| **k == "station").count(), 3);
     assert_eq!(kinds.iter().filter(|k| **k == "grid_post").count(), 4);

@@ -111,6 +111,17 @@ pub async fn directory(
             .ok_or(ApiError::NotFound)?;
         service::list_service_points(&mut ex, community).await?
     };
+    // The centre first, then the stations, then the grid posts: the order a resident looks.
+    let mut rows = rows;
+    rows.sort_by_key(|r| {
+        (
+            KINDS
+                .iter()
+                .position(|k| k.0 == r.kind)
+                .unwrap_or(KINDS.len()),
+            r.code.clone(),
+        )
+    });
     let mut views = Vec::with_capacity(rows.len());
     for row in rows {
         views.push(point_view(state, row).await?);
