@@ -115,17 +115,13 @@ pub async fn set_boundary(
     .await?;
     audit::append(
         &mut tx.exec(),
-        &AuditEvent {
-            community: Some(CommunityId(grid.community_id)),
-            actor: Some(principal.account_id.0),
-            actor_ip: context::client_ip(),
-            request_id: context::request_id(),
-            action: "grid_boundary_set".to_owned(),
-            object_type: "grid".to_owned(),
-            object_id: Some(id.to_string()),
-            outcome: "success".to_owned(),
-            detail: serde_json::json!({ "cleared": boundary.is_none() }),
-        },
+        &principal.success_event(
+            CommunityId(grid.community_id),
+            "grid_boundary_set",
+            "grid",
+            id,
+            serde_json::json!({ "cleared": boundary.is_none() }),
+        ),
         Utc::now(),
     )
     .await?;
@@ -469,17 +465,13 @@ pub async fn disable_account(
     let mut tx = state.db.begin().await?;
     let mut ex = tx.exec();
     accounts::set_disabled(&mut ex, account.account_id(), Some(now)).await?;
-    let event = AuditEvent {
-        community: Some(community),
-        actor: Some(principal.account_id.0),
-        actor_ip: context::client_ip(),
-        request_id: context::request_id(),
-        action: "account_disabled".to_owned(),
-        object_type: "account".to_owned(),
-        object_id: Some(account.id.to_string()),
-        outcome: "success".to_owned(),
-        detail: serde_json::json!({}),
-    };
+    let event = principal.success_event(
+        community,
+        "account_disabled",
+        "account",
+        account.id,
+        serde_json::json!({}),
+    );
     audit::append(&mut ex, &event, now).await?;
     revoke_everywhere(
         &mut ex,

@@ -22,7 +22,6 @@ use uuid::Uuid;
 use crate::api::residents::{CONSENT_AGE, ResidentView, check_reason, reachable_resident};
 use crate::api::{ApiJson, ApiPath, Page};
 use crate::auth::Principal;
-use crate::context;
 use crate::error::{ApiError, Problem};
 use crate::pii;
 use crate::state::AppState;
@@ -36,17 +35,13 @@ fn event(
     action: &str,
     detail: serde_json::Value,
 ) -> AuditEvent {
-    AuditEvent {
-        community: Some(CommunityId(row.community_id)),
-        actor: Some(principal.account_id.0),
-        actor_ip: context::client_ip(),
-        request_id: context::request_id(),
-        action: action.to_owned(),
-        object_type: "resident".to_owned(),
-        object_id: Some(row.id.to_string()),
-        outcome: "success".to_owned(),
+    principal.success_event(
+        CommunityId(row.community_id),
+        action,
+        "resident",
+        row.id,
         detail,
-    }
+    )
 }
 
 fn check_method(method: &str) -> Result<&'static str, ApiError> {

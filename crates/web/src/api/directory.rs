@@ -22,7 +22,6 @@ use uuid::Uuid;
 use crate::api::{ApiJson, ApiPath, ApiQuery, Page};
 use crate::auth::principal::community_target;
 use crate::auth::{Deny, Principal};
-use crate::context;
 use crate::error::{ApiError, Problem};
 use crate::state::AppState;
 
@@ -54,17 +53,13 @@ fn audit_event(
     object_type: &str,
     id: Uuid,
 ) -> AuditEvent {
-    AuditEvent {
-        community: Some(CommunityId(community)),
-        actor: Some(principal.account_id.0),
-        actor_ip: context::client_ip(),
-        request_id: context::request_id(),
-        action: action.to_owned(),
-        object_type: object_type.to_owned(),
-        object_id: Some(id.to_string()),
-        outcome: "success".to_owned(),
-        detail: serde_json::json!({}),
-    }
+    principal.success_event(
+        CommunityId(community),
+        action,
+        object_type,
+        id,
+        serde_json::json!({}),
+    )
 }
 
 fn text(field: &'static str, value: &str, max: usize) -> Result<String, ApiError> {

@@ -802,17 +802,7 @@ pub async fn export(
     let rows = export_rows(&state, community, &grids, full).await?;
     audit::record(
         &state.db,
-        &AuditEvent {
-            community: Some(community),
-            actor: Some(principal.account_id.0),
-            actor_ip: context::client_ip(),
-            request_id: context::request_id(),
-            action: "registry_exported".to_owned(),
-            object_type: "community".to_owned(),
-            object_id: Some(community.to_string()),
-            outcome: "success".to_owned(),
-            detail: serde_json::json!({ "rows": rows.len(), "full": full, "format": if csv { "csv" } else { "xlsx" } }),
-        },
+        &principal.success_event(community, "registry_exported", "community", community, serde_json::json!({ "rows": rows.len(), "full": full, "format": if csv { "csv" } else { "xlsx" } })),
         Utc::now(),
     )
     .await?;

@@ -10,7 +10,7 @@ use linli_domain::registry::{
     BirthDate, Document, DocumentKind, Gender, PartyStatus, PersonName, Phone, Relation,
 };
 use linli_domain::{CommunityId, GridId, HouseholdId, ResidentId};
-use linli_store::audit::{self, AuditEvent};
+use linli_store::audit;
 use linli_store::registry::places::{self, NewMember};
 use linli_store::registry::residents::{
     self, NewResident, ResidentFilter, ResidentRow, ResidentSearch,
@@ -23,7 +23,6 @@ use crate::api::registry::{page_of, page_request, readable_household, record_tar
 use crate::api::{ApiJson, ApiPath, ApiQuery, Page};
 use crate::auth::principal::community_target;
 use crate::auth::{Deny, Principal};
-use crate::context;
 use crate::crypto::DataKey;
 use crate::error::{ApiError, Problem};
 use crate::pii::{self, Opened};
@@ -286,17 +285,13 @@ pub async fn reveal_values(
     let mut fields = fields.to_vec();
     fields.sort_by_key(|f| *f as u8);
     fields.dedup();
-    let event = AuditEvent {
-        community: Some(CommunityId(row.community_id)),
-        actor: Some(principal.account_id.0),
-        actor_ip: context::client_ip(),
-        request_id: context::request_id(),
-        action: "personal_data_revealed".to_owned(),
-        object_type: "resident".to_owned(),
-        object_id: Some(row.id.to_string()),
-        outcome: "success".to_owned(),
-        detail: serde_json::json!({ "fields": fields, "reason": reason }),
-    };
+    let event = principal.success_event(
+        CommunityId(row.community_id),
+        "personal_data_revealed",
+        "resident",
+        row.id,
+        serde_json::json!({ "fields": fields, "reason": reason }),
+    );
     audit::record(&state.db, &event, Utc::now()).await?;
     Ok(row)
 }
@@ -641,17 +636,13 @@ pub async fn register(
     }
     audit::append(
         &mut tx.exec(),
-        &AuditEvent {
-            community: Some(community),
-            actor: Some(principal.account_id.0),
-            actor_ip: context::client_ip(),
-            request_id: context::request_id(),
-            action: "resident_registered".to_owned(),
-            object_type: "resident".to_owned(),
-            object_id: Some(resident.to_string()),
-            outcome: "success".to_owned(),
-            detail: serde_json::json!({ "household_id": body.household_id }),
-        },
+        &principal.success_event(
+            community,
+            "resident_registered",
+            "resident",
+            resident,
+            serde_json::json!({ "household_id": body.household_id }),
+        ),
         now,
     )
     .await?;
@@ -743,17 +734,13 @@ pub async fn correct_my_record(
     }
     audit::append(
         &mut tx.exec(),
-        &AuditEvent {
-            community: Some(community),
-            actor: Some(principal.account_id.0),
-            actor_ip: context::client_ip(),
-            request_id: context::request_id(),
-            action: "resident_self_corrected".to_owned(),
-            object_type: "resident".to_owned(),
-            object_id: Some(row.id.to_string()),
-            outcome: "success".to_owned(),
-            detail: serde_json::json!({ "fields": ["phone"] }),
-        },
+        &principal.success_event(
+            community,
+            "resident_self_corrected",
+            "resident",
+            row.id,
+            serde_json::json!({ "fields": ["phone"] }),
+        ),
         now,
     )
     .await?;

@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use chrono::Utc;
 use linli_domain::auth::Action;
 use linli_domain::{CommunityId, GridId, ServicePointId};
-use linli_store::audit::{self, AuditEvent};
+use linli_store::audit;
 use linli_store::registry::service::{self, NewServicePoint, ServicePointRow};
 use linli_store::tenancy;
 use serde::{Deserialize, Serialize};
@@ -16,7 +16,6 @@ use uuid::Uuid;
 use crate::api::{ApiJson, ApiPath, Page};
 use crate::auth::principal::community_target;
 use crate::auth::{Deny, Principal};
-use crate::context;
 use crate::error::{ApiError, Problem};
 use crate::state::AppState;
 
@@ -278,17 +277,13 @@ pub async fn create_service_point(
     service::insert_service_point(&mut tx.exec(), community, &point, now).await?;
     audit::append(
         &mut tx.exec(),
-        &AuditEvent {
-            community: Some(community),
-            actor: Some(principal.account_id.0),
-            actor_ip: context::client_ip(),
-            request_id: context::request_id(),
-            action: "service_point_opened".to_owned(),
-            object_type: "service_point".to_owned(),
-            object_id: Some(point.id.to_string()),
-            outcome: "success".to_owned(),
-            detail: serde_json::json!({ "code": point.code }),
-        },
+        &principal.success_event(
+            community,
+            "service_point_opened",
+            "service_point",
+            point.id,
+            serde_json::json!({ "code": point.code }),
+        ),
         now,
     )
     .await?;

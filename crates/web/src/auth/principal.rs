@@ -208,6 +208,29 @@ impl Principal {
         !self.must_enrol_totp && authorize(&self.grants, action, target).is_some()
     }
 
+    /// The audit entry for something this principal just did successfully in a community,
+    /// carrying the request's id and client address.
+    pub fn success_event(
+        &self,
+        community: CommunityId,
+        action: &str,
+        object_type: &str,
+        object_id: impl ToString,
+        detail: serde_json::Value,
+    ) -> AuditEvent {
+        AuditEvent {
+            community: Some(community),
+            actor: Some(self.account_id.0),
+            actor_ip: context::client_ip(),
+            request_id: context::request_id(),
+            action: action.to_owned(),
+            object_type: object_type.to_owned(),
+            object_id: Some(object_id.to_string()),
+            outcome: "success".to_owned(),
+            detail,
+        }
+    }
+
     /// The gate. Allowed: the grid filter lists must apply. Denied: the denial is audited
     /// and answered as `deny` says.
     pub async fn authorize(
