@@ -152,6 +152,22 @@ pub enum Action {
     /// Keep that directory: staff records and assignments, organisations, grid groups,
     /// service points.
     ManageDirectory,
+    /// Raise a matter as oneself (a resident's own report).
+    ReportMatter,
+    /// Enter a matter on a resident's behalf (walk-in, phone call, grid patrol).
+    ReportOnBehalf,
+    /// See matters, their timelines and counts (grid workers: their grids').
+    ReadMatters,
+    /// Accept, reject, class and refer reports; handle on the spot.
+    TriageMatter,
+    /// Register, dispatch, verify, decide extensions and shelving, reopen, supervise.
+    DispatchMatter,
+    /// Work a matter dispatched to oneself, one's grid group or the office.
+    HandleMatter,
+    /// See the supervision board of late matters.
+    SuperviseMatters,
+    /// Keep the category catalogue, the working calendar and supervision settings.
+    ManageMatterSettings,
 }
 
 /// How far a role reaches for an action.
@@ -191,6 +207,22 @@ fn reach(role: Role, action: Action) -> Option<Reach> {
         // Residents are meant to know who serves them.
         (ReadDirectory, _) => Some(Reach::Scope),
         (ManageDirectory, CommunityStaff | CommunityAdmin) => Some(Reach::Scope),
+        // Anyone who lives or serves in the community may raise a matter; district
+        // administrators and auditors only watch.
+        (ReportMatter, DistrictAdmin | Auditor) => None,
+        (ReportMatter, _) => Some(Reach::Scope),
+        (ReportOnBehalf | ReadMatters | TriageMatter | HandleMatter, GridWorker) => {
+            Some(Reach::OwnGrids)
+        }
+        (
+            ReportOnBehalf | ReadMatters | TriageMatter | DispatchMatter | HandleMatter
+            | SuperviseMatters,
+            CommunityStaff | CommunityAdmin,
+        ) => Some(Reach::Scope),
+        (ReadMatters | SuperviseMatters | ManageMatterSettings, DistrictAdmin) => {
+            Some(Reach::Scope)
+        }
+        (ManageMatterSettings, CommunityAdmin) => Some(Reach::Scope),
         _ => None,
     }
 }

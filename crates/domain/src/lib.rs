@@ -6,6 +6,7 @@
 pub mod auth;
 pub mod ids;
 pub mod locale;
+pub mod matters;
 pub mod registry;
 
 pub use ids::{

@@ -11,6 +11,8 @@ pub mod auth;
 pub mod check;
 pub mod db;
 pub mod error;
+pub mod jobs;
+pub mod matters;
 pub mod page;
 pub mod registry;
 mod schema;

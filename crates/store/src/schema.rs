@@ -385,3 +385,140 @@ pub enum Venues {
     Name,
     Capacity,
 }
+
+#[derive(Iden, Clone, Copy)]
+pub enum MatterCategories {
+    Table,
+    CommunityId,
+    Id,
+    Code,
+    ParentId,
+    NameZh,
+    NameEn,
+    DefaultClass,
+    TimeLimit,
+    TimeUnit,
+    Position,
+    Active,
+    CreatedAt,
+}
+
+#[derive(Iden, Clone, Copy)]
+pub enum MatterSettings {
+    Table,
+    CommunityId,
+    WorkingHours,
+    YellowAfterDays,
+    RedAfterDays,
+    UpdatedAt,
+}
+
+#[derive(Iden, Clone, Copy)]
+pub enum CalendarDays {
+    Table,
+    CommunityId,
+    Day,
+    Kind,
+    Note,
+}
+
+#[derive(Iden, Clone, Copy)]
+pub enum Matters {
+    Table,
+    CommunityId,
+    Id,
+    Number,
+    CategoryId,
+    GridId,
+    BuildingId,
+    Title,
+    Description,
+    Source,
+    Status,
+    Class,
+    ProposedClass,
+    ReporterResidentId,
+    ReporterAccountId,
+    RecordedBy,
+    ContactEnc,
+    Place,
+    Latitude,
+    Longitude,
+    HandlerKind,
+    HandlerId,
+    ReferralKind,
+    DueAt,
+    RemindAt,
+    YellowAt,
+    RedAt,
+    RemindedAt,
+    SuperviseLevel,
+    ExtensionUntil,
+    FixedBy,
+    Rating,
+    ReopenCount,
+    SearchText,
+    Version,
+    CreatedAt,
+    UpdatedAt,
+    ClosedAt,
+}
+
+#[derive(Iden, Clone, Copy)]
+pub enum MatterEvents {
+    Table,
+    CommunityId,
+    MatterId,
+    Seq,
+    At,
+    ActorAccountId,
+    Step,
+    FromStatus,
+    ToStatus,
+    Comment,
+    Detail,
+}
+
+#[derive(Iden, Clone, Copy)]
+pub enum Notifications {
+    Table,
+    CommunityId,
+    Id,
+    AccountId,
+    MatterId,
+    Kind,
+    Title,
+    Body,
+    CreatedAt,
+    ReadAt,
+}
+
+#[derive(Iden, Clone, Copy)]
+pub enum Webhooks {
+    Table,
+    CommunityId,
+    Id,
+    Url,
+    SecretEnc,
+    Events,
+    Active,
+    CreatedAt,
+}
+
+#[derive(Iden, Clone, Copy)]
+pub enum Jobs {
+    Table,
+    Id,
+    Kind,
+    UniqueKey,
+    Payload,
+    State,
+    RunAt,
+    Attempts,
+    MaxAttempts,
+    LockedUntil,
+    LockedBy,
+    LastError,
+    CreatedAt,
+    FinishedAt,
+}

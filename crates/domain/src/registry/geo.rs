@@ -56,6 +56,54 @@ impl Boundary {
     pub fn as_json(&self) -> &str {
         &self.0
     }
+
+    /// Whether a point (longitude, latitude) lies inside the outline: inside an outer ring
+    /// and outside that polygon's holes (even-odd rule on each ring).
+    pub fn contains(&self, lon: f64, lat: f64) -> bool {
+        let Ok(value) = serde_json::from_str::<Value>(&self.0) else {
+            return false;
+        };
+        let polygons: Vec<&Value> = match value.get("type").and_then(Value::as_str) {
+            Some("Polygon") => value.get("coordinates").into_iter().collect(),
+            Some("MultiPolygon") => value
+                .get("coordinates")
+                .and_then(Value::as_array)
+                .map(|ps| ps.iter().collect())
+                .unwrap_or_default(),
+            _ => Vec::new(),
+        };
+        polygons.into_iter().any(|polygon| {
+            let rings = polygon.as_array().map(Vec::as_slice).unwrap_or_default();
+            match rings.split_first() {
+                Some((outer, holes)) => {
+                    ring_contains(outer, lon, lat)
+                        && !holes.iter().any(|h| ring_contains(h, lon, lat))
+                }
+                None => false,
+            }
+        })
+    }
+}
+
+fn coordinates(point: &Value) -> Option<(f64, f64)> {
+    Some((point.get(0)?.as_f64()?, point.get(1)?.as_f64()?))
+}
+
+/// Ray casting: a ray from the point crosses the ring's edges an odd number of times
+/// when the point is inside.
+fn ring_contains(ring: &Value, lon: f64, lat: f64) -> bool {
+    let points: Vec<(f64, f64)> = ring
+        .as_array()
+        .map(|r| r.iter().filter_map(coordinates).collect())
+        .unwrap_or_default();
+    let mut inside = false;
+    for edge in points.windows(2) {
+        let ((x1, y1), (x2, y2)) = (edge[0], edge[1]);
+        if (y1 > lat) != (y2 > lat) && lon < x1 + (lat - y1) * (x2 - x1) / (y2 - y1) {
+            inside = !inside;
+        }
+    }
+    inside
 }
 
 #[cfg(test)]
@@ -74,5 +122,24 @@ mod tests {
         assert!(
             Boundary::parse(&json!({ "type": "Point", "coordinates": [114.3, 22.7] })).is_err()
         );
+    }
+
+    #[test]
+    fn points_inside_outer_rings_and_outside_holes_are_contained() {
+        let with_hole = json!({ "type": "Polygon", "coordinates": [
+            [[114.0, 22.0], [115.0, 22.0], [115.0, 23.0], [114.0, 23.0], [114.0, 22.0]],
+            [[114.4, 22.4], [114.6, 22.4], [114.6, 22.6], [114.4, 22.6], [114.4, 22.4]]
+        ] });
+        let b = Boundary::parse(&with_hole).unwrap();
+        assert!(b.contains(114.2, 22.2));
+        assert!(!b.contains(114.5, 22.5), "in the hole");
+        assert!(!b.contains(115.5, 22.5), "east of it");
+        let multi = json!({ "type": "MultiPolygon", "coordinates": [
+            [[[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 0.0]]],
+            [[[10.0, 10.0], [11.0, 10.0], [11.0, 11.0], [10.0, 10.0]]]
+        ] });
+        let m = Boundary::parse(&multi).unwrap();
+        assert!(m.contains(10.9, 10.1));
+        assert!(!m.contains(5.0, 5.0));
     }
 }

@@ -13,7 +13,7 @@ async fn columns(db: &Db) -> BTreeSet<(String, String)> {
         Db::Sqlite(pool) => sqlx::query_as(
             "SELECT m.name, p.name FROM sqlite_master m JOIN pragma_table_info(m.name) p \
              WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' AND m.name NOT LIKE '_sqlx%' \
-             AND m.name NOT LIKE 'resident_search%'",
+             AND m.name NOT LIKE 'resident_search%' AND m.name NOT LIKE 'matter_search%'",
         )
         .fetch_all(pool)
         .await

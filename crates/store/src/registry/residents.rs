@@ -73,7 +73,7 @@ impl ResidentRow {
 /// community's UUIDv7), so "王 in Xinhe" is one term of the index with a posting list as
 /// long as Xinhe's 王s, whether the table holds one community or a district of fifty:
 /// no intersection with a list of every resident of the community.
-fn community_prefix(community: CommunityId) -> String {
+pub(crate) fn community_prefix(community: CommunityId) -> String {
     let hex = community.0.simple().to_string();
     format!("k{}", &hex[16..])
 }

@@ -1,0 +1,10 @@
+//! Matters: the category catalogue, the working calendar, the matters themselves with
+//! their timeline, and the inbox. Mirrors `linli_domain::matters`.
+
+pub mod calendar;
+pub mod categories;
+pub mod inbox;
+pub mod records;
+pub mod supervision;
+
+pub use records::*;

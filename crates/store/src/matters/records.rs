@@ -1,0 +1,568 @@
+//! Matters and their append-only timeline.
+
+use chrono::{DateTime, Utc};
+use linli_domain::auth::GridFilter;
+use linli_domain::matters::search::text_terms;
+use linli_domain::matters::{Deadlines, DispatchTarget, MatterClass, MatterStatus, SuperviseLevel};
+use linli_domain::{AccountId, CommunityId, GridId};
+use sea_query::{Expr, ExprTrait, Func, Order, Query, SelectStatement};
+use uuid::Uuid;
+
+use crate::registry::places::apply_grid_filter;
+use crate::registry::residents::community_prefix;
+use crate::schema::{MatterEvents, Matters};
+use crate::{Engine, Exec, PageOf, PageRequest, Result};
+
+/// What the full-text index holds for a matter: its title and description's terms,
+/// each prefixed with the community (as for resident names).
+pub fn search_text(community: CommunityId, title: &str, description: &str) -> String {
+    let prefix = community_prefix(community);
+    text_terms(&format!("{title}\n{description}"))
+        .iter()
+        .map(|t| format!("{prefix}{t}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[derive(Debug, Clone)]
+pub struct NewMatter {
+    pub id: Uuid,
+    pub number: String,
+    pub category_id: Uuid,
+    pub grid_id: Option<GridId>,
+    pub building_id: Option<Uuid>,
+    pub title: String,
+    pub description: String,
+    pub source: &'static str,
+    pub proposed_class: Option<MatterClass>,
+    pub reporter_resident_id: Option<Uuid>,
+    pub reporter_account_id: Option<AccountId>,
+    pub recorded_by: Option<AccountId>,
+    pub contact_enc: Option<Vec<u8>>,
+    pub place: Option<String>,
+    pub latitude: Option<f64>,
+    pub longitude: Option<f64>,
+}
+
+/// Records a new matter as reported, with the first entry of its timeline.
+pub async fn insert_matter(
+    ex: &mut Exec<'_>,
+    community: CommunityId,
+    m: &NewMatter,
+    actor: Option<AccountId>,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let q = Query::insert()
+        .into_table(Matters::Table)
+        .columns([
+            Matters::CommunityId,
+            Matters::Id,
+            Matters::Number,
+            Matters::CategoryId,
+            Matters::GridId,
+            Matters::BuildingId,
+            Matters::Title,
+            Matters::Description,
+            Matters::Source,
+            Matters::Status,
+            Matters::ProposedClass,
+            Matters::ReporterResidentId,
+            Matters::ReporterAccountId,
+            Matters::RecordedBy,
+            Matters::ContactEnc,
+            Matters::Place,
+            Matters::Latitude,
+            Matters::Longitude,
+            Matters::SuperviseLevel,
+            Matters::ReopenCount,
+            Matters::SearchText,
+            Matters::Version,
+            Matters::CreatedAt,
+            Matters::UpdatedAt,
+        ])
+        .values_panic([
+            community.0.into(),
+            m.id.into(),
+            m.number.clone().into(),
+            m.category_id.into(),
+            m.grid_id.map(|g| g.0).into(),
+            m.building_id.into(),
+            m.title.clone().into(),
+            m.description.clone().into(),
+            m.source.into(),
+            MatterStatus::Reported.as_str().into(),
+            m.proposed_class.map(|c| c.as_str()).into(),
+            m.reporter_resident_id.into(),
+            m.reporter_account_id.map(|a| a.0).into(),
+            m.recorded_by.map(|a| a.0).into(),
+            m.contact_enc.clone().into(),
+            m.place.clone().into(),
+            m.latitude.into(),
+            m.longitude.into(),
+            SuperviseLevel::None.as_str().into(),
+            0i32.into(),
+            search_text(community, &m.title, &m.description).into(),
+            1i64.into(),
+            now.into(),
+            now.into(),
+        ])
+        .to_owned();
+    ex.execute(&q).await?;
+    let event = NewEvent {
+        seq: 1,
+        actor,
+        step: "report",
+        from: None,
+        to: MatterStatus::Reported,
+        comment: String::new(),
+        detail: serde_json::json!({ "source": m.source }),
+    };
+    insert_event(ex, community, m.id, &event, now).await
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct MatterRow {
+    pub community_id: Uuid,
+    pub id: Uuid,
+    pub number: String,
+    pub category_id: Uuid,
+    pub grid_id: Option<Uuid>,
+    pub building_id: Option<Uuid>,
+    pub title: String,
+    pub description: String,
+    pub source: String,
+    pub status: String,
+    pub class: Option<String>,
+    pub proposed_class: Option<String>,
+    pub reporter_resident_id: Option<Uuid>,
+    pub reporter_account_id: Option<Uuid>,
+    pub recorded_by: Option<Uuid>,
+    pub contact_enc: Option<Vec<u8>>,
+    pub place: Option<String>,
+    pub latitude: Option<f64>,
+    pub longitude: Option<f64>,
+    pub handler_kind: Option<String>,
+    pub handler_id: Option<Uuid>,
+    pub referral_kind: Option<String>,
+    pub due_at: Option<DateTime<Utc>>,
+    pub remind_at: Option<DateTime<Utc>>,
+    pub yellow_at: Option<DateTime<Utc>>,
+    pub red_at: Option<DateTime<Utc>>,
+    pub reminded_at: Option<DateTime<Utc>>,
+    pub supervise_level: String,
+    pub extension_until: Option<DateTime<Utc>>,
+    pub fixed_by: Option<Uuid>,
+    pub rating: Option<i32>,
+    pub reopen_count: i32,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub closed_at: Option<DateTime<Utc>>,
+}
+
+const MATTER_COLUMNS: [Matters; 36] = [
+    Matters::CommunityId,
+    Matters::Id,
+    Matters::Number,
+    Matters::CategoryId,
+    Matters::GridId,
+    Matters::BuildingId,
+    Matters::Title,
+    Matters::Description,
+    Matters::Source,
+    Matters::Status,
+    Matters::Class,
+    Matters::ProposedClass,
+    Matters::ReporterResidentId,
+    Matters::ReporterAccountId,
+    Matters::RecordedBy,
+    Matters::ContactEnc,
+    Matters::Place,
+    Matters::Latitude,
+    Matters::Longitude,
+    Matters::HandlerKind,
+    Matters::HandlerId,
+    Matters::ReferralKind,
+    Matters::DueAt,
+    Matters::RemindAt,
+    Matters::YellowAt,
+    Matters::RedAt,
+    Matters::RemindedAt,
+    Matters::SuperviseLevel,
+    Matters::ExtensionUntil,
+    Matters::FixedBy,
+    Matters::Rating,
+    Matters::ReopenCount,
+    Matters::Version,
+    Matters::CreatedAt,
+    Matters::UpdatedAt,
+    Matters::ClosedAt,
+];
+
+fn matter_columns() -> SelectStatement {
+    Query::select()
+        .columns(MATTER_COLUMNS.map(|c| (Matters::Table, c)))
+        .from(Matters::Table)
+        .to_owned()
+}
+
+pub async fn find_matter(ex: &mut Exec<'_>, id: Uuid) -> Result<Option<MatterRow>> {
+    let q = matter_columns()
+        .and_where(Expr::col((Matters::Table, Matters::Id)).eq(id))
+        .to_owned();
+    ex.fetch_optional(&q).await
+}
+
+pub async fn find_matter_by_number(
+    ex: &mut Exec<'_>,
+    community: CommunityId,
+    number: &str,
+) -> Result<Option<MatterRow>> {
+    let q = matter_columns()
+        .and_where(Expr::col((Matters::Table, Matters::CommunityId)).eq(community.0))
+        .and_where(Expr::col((Matters::Table, Matters::Number)).eq(number))
+        .to_owned();
+    ex.fetch_optional(&q).await
+}
+
+/// The columns a step changes. `None` leaves a column as it is; a nested `Some(None)`
+/// clears it.
+#[derive(Debug, Clone, Default)]
+pub struct MatterChange {
+    pub status: Option<MatterStatus>,
+    pub class: Option<MatterClass>,
+    pub handler: Option<Option<DispatchTarget>>,
+    pub referral_kind: Option<&'static str>,
+    pub deadlines: Option<Option<Deadlines>>,
+    pub extension_until: Option<Option<DateTime<Utc>>>,
+    pub supervise_level: Option<SuperviseLevel>,
+    pub fixed_by: Option<Option<Uuid>>,
+    pub rating: Option<i32>,
+    pub reopened: bool,
+    pub closed_at: Option<Option<DateTime<Utc>>>,
+}
+
+/// One timeline entry.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    pub seq: i64,
+    pub actor: Option<AccountId>,
+    pub step: &'static str,
+    pub from: Option<MatterStatus>,
+    pub to: MatterStatus,
+    pub comment: String,
+    pub detail: serde_json::Value,
+}
+
+/// Applies a step if the matter is still at `version`, and appends its timeline entry.
+/// `false`: someone else changed the matter first (nothing written).
+pub async fn apply_change(
+    ex: &mut Exec<'_>,
+    community: CommunityId,
+    id: Uuid,
+    version: i64,
+    change: &MatterChange,
+    event: &NewEvent,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    let mut q = Query::update()
+        .table(Matters::Table)
+        .value(Matters::Version, version + 1)
+        .value(Matters::UpdatedAt, now)
+        .and_where(Expr::col(Matters::CommunityId).eq(community.0))
+        .and_where(Expr::col(Matters::Id).eq(id))
+        .and_where(Expr::col(Matters::Version).eq(version))
+        .to_owned();
+    if let Some(s) = change.status {
+        q.value(Matters::Status, s.as_str());
+    }
+    if let Some(c) = change.class {
+        q.value(Matters::Class, c.as_str());
+    }
+    if let Some(handler) = change.handler {
+        q.value(Matters::HandlerKind, handler.map(|h| h.kind.as_str()));
+        q.value(Matters::HandlerId, handler.and_then(|h| h.id));
+    }
+    if let Some(kind) = change.referral_kind {
+        q.value(Matters::ReferralKind, kind);
+    }
+    if let Some(deadlines) = change.deadlines {
+        q.value(Matters::DueAt, deadlines.map(|d| d.due_at));
+        q.value(Matters::RemindAt, deadlines.map(|d| d.remind_at));
+        q.value(Matters::YellowAt, deadlines.map(|d| d.yellow_at));
+        q.value(Matters::RedAt, deadlines.map(|d| d.red_at));
+        q.value(Matters::RemindedAt, None::<DateTime<Utc>>);
+    }
+    if let Some(until) = change.extension_until {
+        q.value(Matters::ExtensionUntil, until);
+    }
+    if let Some(level) = change.supervise_level {
+        q.value(Matters::SuperviseLevel, level.as_str());
+    }
+    if let Some(by) = change.fixed_by {
+        q.value(Matters::FixedBy, by);
+    }
+    if let Some(r) = change.rating {
+        q.value(Matters::Rating, r);
+    }
+    if change.reopened {
+        q.value(Matters::ReopenCount, Expr::col(Matters::ReopenCount).add(1));
+    }
+    if let Some(at) = change.closed_at {
+        q.value(Matters::ClosedAt, at);
+    }
+    if ex.execute(&q).await? != 1 {
+        return Ok(false);
+    }
+    insert_event(ex, community, id, event, now).await?;
+    Ok(true)
+}
+
+pub(crate) async fn insert_event(
+    ex: &mut Exec<'_>,
+    community: CommunityId,
+    matter: Uuid,
+    e: &NewEvent,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let q = Query::insert()
+        .into_table(MatterEvents::Table)
+        .columns([
+            MatterEvents::CommunityId,
+            MatterEvents::MatterId,
+            MatterEvents::Seq,
+            MatterEvents::At,
+            MatterEvents::ActorAccountId,
+            MatterEvents::Step,
+            MatterEvents::FromStatus,
+            MatterEvents::ToStatus,
+            MatterEvents::Comment,
+            MatterEvents::Detail,
+        ])
+        .values_panic([
+            community.0.into(),
+            matter.into(),
+            e.seq.into(),
+            now.into(),
+            e.actor.map(|a| a.0).into(),
+            e.step.into(),
+            e.from.map(|s| s.as_str()).into(),
+            e.to.as_str().into(),
+            e.comment.clone().into(),
+            e.detail.to_string().into(),
+        ])
+        .to_owned();
+    ex.execute(&q).await?;
+    Ok(())
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct EventRow {
+    pub seq: i64,
+    pub at: DateTime<Utc>,
+    pub actor_account_id: Option<Uuid>,
+    pub step: String,
+    pub from_status: Option<String>,
+    pub to_status: String,
+    pub comment: String,
+    pub detail: String,
+}
+
+/// A matter's timeline, oldest first.
+pub async fn timeline(
+    ex: &mut Exec<'_>,
+    community: CommunityId,
+    matter: Uuid,
+) -> Result<Vec<EventRow>> {
+    let q = Query::select()
+        .columns([
+            MatterEvents::Seq,
+            MatterEvents::At,
+            MatterEvents::ActorAccountId,
+            MatterEvents::Step,
+            MatterEvents::FromStatus,
+            MatterEvents::ToStatus,
+            MatterEvents::Comment,
+            MatterEvents::Detail,
+        ])
+        .from(MatterEvents::Table)
+        .and_where(Expr::col(MatterEvents::CommunityId).eq(community.0))
+        .and_where(Expr::col(MatterEvents::MatterId).eq(matter))
+        .order_by(MatterEvents::Seq, Order::Asc)
+        .to_owned();
+    ex.fetch_all(&q).await
+}
+
+/// How a list of matters is narrowed. Empty vectors mean "any".
+#[derive(Debug, Clone, Default)]
+pub struct MatterFilter {
+    pub statuses: Vec<MatterStatus>,
+    pub class: Option<MatterClass>,
+    pub categories: Vec<Uuid>,
+    pub grid: Option<GridId>,
+    pub handler_id: Option<Uuid>,
+    pub reporter: Option<AccountId>,
+    /// Only running matters past their due time at this moment.
+    pub overdue_at: Option<DateTime<Utc>>,
+    pub supervise_levels: Vec<SuperviseLevel>,
+    pub created_from: Option<DateTime<Utc>>,
+    pub created_before: Option<DateTime<Utc>>,
+    /// Query terms (see `matters::search::query_terms`), all of which must match.
+    pub terms: Vec<String>,
+}
+
+fn text_condition(engine: Engine, community: CommunityId, terms: &[String]) -> Expr {
+    let prefix = community_prefix(community);
+    match engine {
+        Engine::Sqlite => {
+            let query = terms
+                .iter()
+                .map(|t| format!("\"{prefix}{t}\""))
+                .collect::<Vec<_>>()
+                .join(" AND ");
+            Expr::cust_with_values(
+                "matters.rowid IN (SELECT rowid FROM matter_search WHERE matter_search MATCH ?)",
+                [query],
+            )
+        }
+        Engine::Postgres => {
+            let query = terms
+                .iter()
+                .map(|t| format!("{prefix}{t}"))
+                .collect::<Vec<_>>()
+                .join(" & ");
+            Expr::cust_with_values(
+                "to_tsvector('simple', matters.search_text) @@ to_tsquery('simple', $1)",
+                [query],
+            )
+        }
+    }
+}
+
+fn running() -> Vec<&'static str> {
+    vec![
+        MatterStatus::Dispatched.as_str(),
+        MatterStatus::InProgress.as_str(),
+    ]
+}
+
+/// The filtered query (selecting matter columns), or `None` when the grid filter leaves
+/// nothing to see.
+fn filtered(
+    engine: Engine,
+    community: CommunityId,
+    grids: &GridFilter,
+    f: &MatterFilter,
+) -> Option<SelectStatement> {
+    let col = |c: Matters| Expr::col((Matters::Table, c));
+    let mut q = matter_columns()
+        .and_where(col(Matters::CommunityId).eq(community.0))
+        .to_owned();
+    if !apply_grid_filter(&mut q, (Matters::Table, Matters::GridId), grids) {
+        return None;
+    }
+    if !f.statuses.is_empty() {
+        q.and_where(col(Matters::Status).is_in(f.statuses.iter().map(|s| s.as_str())));
+    }
+    if let Some(c) = f.class {
+        q.and_where(col(Matters::Class).eq(c.as_str()));
+    }
+    if !f.categories.is_empty() {
+        q.and_where(col(Matters::CategoryId).is_in(f.categories.iter().copied()));
+    }
+    if let Some(g) = f.grid {
+        q.and_where(col(Matters::GridId).eq(g.0));
+    }
+    if let Some(h) = f.handler_id {
+        q.and_where(col(Matters::HandlerId).eq(h));
+    }
+    if let Some(r) = f.reporter {
+        q.and_where(col(Matters::ReporterAccountId).eq(r.0));
+    }
+    if let Some(now) = f.overdue_at {
+        q.and_where(col(Matters::Status).is_in(running()));
+        q.and_where(col(Matters::DueAt).lt(now));
+    }
+    if !f.supervise_levels.is_empty() {
+        q.and_where(
+            col(Matters::SuperviseLevel).is_in(f.supervise_levels.iter().map(|l| l.as_str())),
+        );
+    }
+    if let Some(from) = f.created_from {
+        q.and_where(col(Matters::CreatedAt).gte(from));
+    }
+    if let Some(before) = f.created_before {
+        q.and_where(col(Matters::CreatedAt).lt(before));
+    }
+    if !f.terms.is_empty() {
+        q.and_where(text_condition(engine, community, &f.terms));
+    }
+    Some(q)
+}
+
+/// Matters the caller may see, newest first, one page after the cursor. `total` counts
+/// every match (the first page only: later pages repeat it as 0 to spare the count).
+pub async fn list_matters(
+    ex: &mut Exec<'_>,
+    community: CommunityId,
+    grids: &GridFilter,
+    f: &MatterFilter,
+    page: PageRequest,
+    with_total: bool,
+) -> Result<PageOf<MatterRow>> {
+    let Some(mut q) = filtered(ex.engine(), community, grids, f) else {
+        return Ok(PageOf {
+            items: Vec::new(),
+            total: 0,
+            next: None,
+        });
+    };
+    let total = if with_total {
+        crate::registry::places::count_of(ex, &q, (Matters::Table, Matters::Id)).await?
+    } else {
+        0
+    };
+    if let Some(after) = page.after {
+        q.and_where(Expr::col((Matters::Table, Matters::Id)).lt(after));
+    }
+    q.order_by((Matters::Table, Matters::Id), Order::Desc)
+        .limit(page.fetch_limit());
+    let rows = ex.fetch_all(&q).await?;
+    Ok(PageOf::from_lookahead(
+        rows,
+        page,
+        total,
+        |r: &MatterRow| r.id,
+    ))
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct CountRow {
+    pub grid_id: Option<Uuid>,
+    pub status: String,
+    pub class: Option<String>,
+    pub n: i64,
+}
+
+/// Matters the caller may see, counted by grid, status and class.
+pub async fn counts(
+    ex: &mut Exec<'_>,
+    community: CommunityId,
+    grids: &GridFilter,
+) -> Result<Vec<CountRow>> {
+    let mut q = Query::select()
+        .column(Matters::GridId)
+        .column(Matters::Status)
+        .column(Matters::Class)
+        .expr_as(Func::count(Expr::col(Matters::Id)), "n")
+        .from(Matters::Table)
+        .and_where(Expr::col(Matters::CommunityId).eq(community.0))
+        .group_by_col(Matters::GridId)
+        .group_by_col(Matters::Status)
+        .group_by_col(Matters::Class)
+        .to_owned();
+    if !apply_grid_filter(&mut q, (Matters::Table, Matters::GridId), grids) {
+        return Ok(Vec::new());
+    }
+    ex.fetch_all(&q).await
+}
