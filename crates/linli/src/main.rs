@@ -306,6 +306,13 @@ async fn serve(args: ServeArgs, file: &FileConfig, url: &str) -> anyhow::Result<
         "Listening on {shown} (ready in {} ms)",
         started.elapsed().as_millis()
     );
+    // The background worker (supervision sweep, deliveries) stops with the server.
+    let (stop_worker, worker_stopped) = tokio::sync::watch::channel(false);
+    let worker = tokio::spawn(linli_web::jobs::run(
+        state.clone(),
+        std::time::Duration::from_secs(1),
+        worker_stopped,
+    ));
     linli_web::server::serve(
         listener,
         linli_web::app(state),
@@ -313,6 +320,8 @@ async fn serve(args: ServeArgs, file: &FileConfig, url: &str) -> anyhow::Result<
         shutdown_signal(),
     )
     .await?;
+    let _ = stop_worker.send(true);
+    let _ = worker.await;
     db.close().await;
     println!("Stopped cleanly.");
     Ok(ExitCode::SUCCESS)

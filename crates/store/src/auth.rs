@@ -471,3 +471,27 @@ pub async fn grant_district_admin(
     ex.execute(&q).await?;
     Ok(())
 }
+
+/// Enabled accounts holding one of `roles` in the community (who to tell about a step
+/// that waits for them).
+pub async fn accounts_with_roles(
+    ex: &mut Exec<'_>,
+    community: CommunityId,
+    roles: &[&str],
+) -> Result<Vec<AccountId>> {
+    let holders = Query::select()
+        .column(RoleGrants::AccountId)
+        .from(RoleGrants::Table)
+        .and_where(Expr::col(RoleGrants::CommunityId).eq(community.0))
+        .and_where(Expr::col(RoleGrants::Role).is_in(roles.iter().copied()))
+        .to_owned();
+    let q = Query::select()
+        .column(Accounts::Id)
+        .from(Accounts::Table)
+        .and_where(Expr::col(Accounts::Id).in_subquery(holders))
+        .and_where(Expr::col(Accounts::DisabledAt).is_null())
+        .order_by(Accounts::Id, Order::Asc)
+        .to_owned();
+    let rows: Vec<(Uuid,)> = ex.fetch_all(&q).await?;
+    Ok(rows.into_iter().map(|(id,)| AccountId(id)).collect())
+}

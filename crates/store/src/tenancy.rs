@@ -136,6 +136,8 @@ pub async fn create_community(
         ])
         .to_owned();
     ex.execute(&insert).await?;
+    // Every community starts with the seed catalogue of matter categories, to edit.
+    crate::matters::categories::seed_catalogue(ex, id, now).await?;
     Ok(id)
 }
 

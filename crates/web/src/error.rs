@@ -69,6 +69,12 @@ pub enum ApiError {
     MethodNotAllowed,
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
+    /// A workflow step that the matter's current state does not allow.
+    #[error("{message}")]
+    IllegalTransition {
+        message: String,
+        status: &'static str,
+    },
     #[error("the request took too long")]
     Timeout,
     #[error("the service is temporarily unavailable; try again shortly")]
@@ -92,6 +98,9 @@ pub struct Problem {
     /// The request field at fault, when there is one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// For `illegal_transition`: the state the matter is in now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub current_status: Option<String>,
     /// Quote this when reporting a problem: it finds the request in the server log.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
@@ -121,7 +130,7 @@ impl ApiError {
             StaleVersion => StatusCode::PRECONDITION_FAILED,
             VersionRequired => StatusCode::PRECONDITION_REQUIRED,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Conflict { .. } => StatusCode::CONFLICT,
+            Conflict { .. } | IllegalTransition { .. } => StatusCode::CONFLICT,
             Timeout | Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -153,6 +162,7 @@ impl ApiError {
             NotFound => "not_found",
             MethodNotAllowed => "method_not_allowed",
             Conflict { code, .. } => code,
+            IllegalTransition { .. } => "illegal_transition",
             Timeout => "request_timeout",
             Unavailable => "service_unavailable",
             Internal(_) => "internal_error",
@@ -166,6 +176,7 @@ impl ApiError {
             ApiError::InvalidField { field, message } | ApiError::Rule { field, message, .. } => {
                 (Some(message.clone()), Some((*field).to_owned()))
             }
+            ApiError::IllegalTransition { message, .. } => (Some(message.clone()), None),
             ApiError::MalformedJson(d)
             | ApiError::UnknownField(d)
             | ApiError::MissingField(d)
@@ -183,6 +194,10 @@ impl ApiError {
             code: self.code().to_owned(),
             detail,
             field,
+            current_status: match self {
+                ApiError::IllegalTransition { status, .. } => Some((*status).to_owned()),
+                _ => None,
+            },
             request_id: context::request_id(),
         }
     }

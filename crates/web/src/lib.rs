@@ -8,6 +8,8 @@ pub mod context;
 pub mod crypto;
 pub mod error;
 pub mod i18n;
+pub mod jobs;
+pub mod matters;
 pub mod middleware;
 pub mod pages;
 pub mod pii;

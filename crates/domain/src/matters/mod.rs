@@ -20,8 +20,8 @@ pub use codes::{
 };
 pub use triage::{TriageAnswers, TriageProposal, propose_class};
 pub use workflow::{
-    Capacity, Deadlines, MatterFacts, Step, StepOutcome, Transition, deadlines_for, next_level,
-    plan_step,
+    Capacity, Deadlines, MatterFacts, Step, StepOutcome, Transition, available_steps,
+    deadlines_for, next_level, plan_step,
 };
 
 use thiserror::Error;

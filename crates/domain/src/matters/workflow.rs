@@ -201,6 +201,97 @@ impl Step {
     }
 }
 
+/// The names of the steps these capacities may take from the matter's current state
+/// (what a page offers as buttons; the step's own data may still be refused).
+pub fn available_steps(facts: &MatterFacts, capacities: &[Capacity]) -> Vec<&'static str> {
+    let placeholder = DispatchTarget {
+        kind: HandlerKind::Office,
+        id: None,
+    };
+    let templates = [
+        Step::Accept,
+        Step::Reject {
+            reason: RejectReason::Invalid,
+            duplicate_of: None,
+            comment: String::new(),
+        },
+        Step::Withdraw {
+            comment: String::new(),
+        },
+        Step::Triage {
+            class: MatterClass::Minor,
+        },
+        Step::Reclassify {
+            class: MatterClass::Minor,
+            reason: String::new(),
+        },
+        Step::Refer {
+            kind: ReferralKind::SelfHelp,
+            guidance: String::new(),
+        },
+        Step::Register,
+        Step::Dispatch {
+            target: placeholder,
+        },
+        Step::Sign,
+        Step::Return {
+            reason: String::new(),
+        },
+        Step::Feedback {
+            comment: String::new(),
+        },
+        Step::HandleOnSite {
+            comment: String::new(),
+        },
+        Step::Verify {
+            passed: true,
+            comment: String::new(),
+        },
+        Step::Rate {
+            rating: 5,
+            comment: String::new(),
+        },
+        Step::Reopen {
+            reason: String::new(),
+        },
+        Step::RequestExtension {
+            until: Utc::now(),
+            reason: String::new(),
+        },
+        Step::DecideExtension {
+            approve: true,
+            comment: String::new(),
+        },
+        Step::Shelve {
+            reason: String::new(),
+        },
+        Step::Reactivate {
+            comment: String::new(),
+        },
+        Step::Supervise {
+            comment: String::new(),
+        },
+        Step::Comment {
+            text: String::new(),
+        },
+    ];
+    templates
+        .iter()
+        .filter(|s| s.needs().iter().any(|c| capacities.contains(c)))
+        .filter(|s| s.from().contains(&facts.status))
+        .filter(|s| match s {
+            Step::Refer { .. } => facts.class == Some(MatterClass::Private),
+            Step::Register => facts.class != Some(MatterClass::Private),
+            Step::RequestExtension { .. } => {
+                facts.due_at.is_some() && facts.extension_requested_until.is_none()
+            }
+            Step::DecideExtension { .. } => facts.extension_requested_until.is_some(),
+            _ => true,
+        })
+        .map(Step::name)
+        .collect()
+}
+
 /// The change a permitted step makes. Fields left `None`/`false` stay as they are.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct StepOutcome {
@@ -239,14 +330,16 @@ pub fn plan_step(
     actor: Uuid,
     now: DateTime<Utc>,
 ) -> Result<StepOutcome, MatterRuleError> {
-    if !step.needs().iter().any(|c| capacities.contains(c)) {
-        return Err(MatterRuleError::NotYourStep);
-    }
+    // The state first: a step no one may take now is a conflict with the matter's state,
+    // whoever asks (and whoever asks can already read that state).
     if !step.from().contains(&facts.status) {
         return Err(MatterRuleError::IllegalTransition {
             step: step.name(),
             status: facts.status.as_str(),
         });
+    }
+    if !step.needs().iter().any(|c| capacities.contains(c)) {
+        return Err(MatterRuleError::NotYourStep);
     }
     use MatterStatus::*;
     let to = |s| StepOutcome {

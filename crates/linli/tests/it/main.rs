@@ -7,6 +7,7 @@ mod cli;
 mod contract;
 mod http_auth;
 mod matrix;
+mod matters;
 mod migrations;
 mod registry;
 mod registry_io;

@@ -232,3 +232,17 @@ pub async fn duties(ex: &mut Exec<'_>, community: CommunityId) -> Result<Vec<Dut
         .to_owned();
     ex.fetch_all(&q).await
 }
+
+/// The staff record an account works under in a community, if any.
+pub async fn find_staff_by_account(
+    ex: &mut Exec<'_>,
+    community: CommunityId,
+    account: AccountId,
+) -> Result<Option<StaffRow>> {
+    let q = staff_columns()
+        .and_where(Expr::col(Staff::CommunityId).eq(community.0))
+        .and_where(Expr::col(Staff::AccountId).eq(account.0))
+        .and_where(Expr::col(Staff::LeftAt).is_null())
+        .to_owned();
+    ex.fetch_optional(&q).await
+}

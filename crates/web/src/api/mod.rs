@@ -5,6 +5,7 @@ pub mod communities;
 pub mod consent;
 pub mod directory;
 pub mod imports;
+pub mod matters;
 pub mod me;
 pub mod ops;
 pub mod registry;
@@ -101,6 +102,19 @@ pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
             service::create_service_point
         ))
         .routes(routes!(service::get_service_point))
+        .routes(routes!(matters::report))
+        .routes(routes!(matters::get_matter))
+        .routes(routes!(matters::take_step))
+        .routes(routes!(matters::list_matters))
+        .routes(routes!(matters::my_matters))
+        .routes(routes!(matters::matter_counts))
+        .routes(routes!(matters::propose))
+        .routes(routes!(matters::list_categories, matters::create_category))
+        .routes(routes!(matters::update_category))
+        .routes(routes!(matters::get_calendar, matters::set_settings))
+        .routes(routes!(matters::set_day, matters::clear_day))
+        .routes(routes!(matters::my_notifications))
+        .routes(routes!(matters::read_notification))
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))
         .split_for_parts()

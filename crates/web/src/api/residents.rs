@@ -681,7 +681,7 @@ pub struct CorrectionRequest {
 }
 
 /// `If-Match: "<version>"` (quotes optional), as read from the record.
-fn expected_version(headers: &axum::http::HeaderMap) -> Result<i64, ApiError> {
+pub fn expected_version(headers: &axum::http::HeaderMap) -> Result<i64, ApiError> {
     let raw = headers
         .get(axum::http::header::IF_MATCH)
         .ok_or(ApiError::VersionRequired)?
