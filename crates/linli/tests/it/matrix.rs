@@ -38,9 +38,17 @@ enum Endpoint {
     ListServicePoints,
     ReadSensitiveTags,
     ExportResidents,
+    ReportMatter,
+    ListMatters,
+    ReadMatter,
+    CommentOnMatter,
+    MatterCounts,
+    ListCategories,
+    SetCalendarDay,
+    MyNotifications,
 }
 
-const ENDPOINTS: [Endpoint; 21] = [
+const ENDPOINTS: [Endpoint; 29] = [
     Endpoint::Me,
     Endpoint::ReadCommunity,
     Endpoint::ListGrids,
@@ -62,6 +70,14 @@ const ENDPOINTS: [Endpoint; 21] = [
     Endpoint::ListServicePoints,
     Endpoint::ReadSensitiveTags,
     Endpoint::ExportResidents,
+    Endpoint::ReportMatter,
+    Endpoint::ListMatters,
+    Endpoint::ReadMatter,
+    Endpoint::CommentOnMatter,
+    Endpoint::MatterCounts,
+    Endpoint::ListCategories,
+    Endpoint::SetCalendarDay,
+    Endpoint::MyNotifications,
 ];
 
 const SCOPES: [Scope; 4] = [
@@ -76,6 +92,23 @@ fn allowed_roles(endpoint: Endpoint) -> &'static [Role] {
     use Role::*;
     match endpoint {
         Endpoint::Me | Endpoint::ReadCommunity | Endpoint::ListStaff => &Role::ALL,
+        Endpoint::ListCategories | Endpoint::MyNotifications => &Role::ALL,
+        Endpoint::ReportMatter => &[
+            Resident,
+            BuildingHead,
+            Volunteer,
+            PartyMember,
+            GridWorker,
+            CommunityStaff,
+            OperationOfficer,
+            Partner,
+            CommunityAdmin,
+        ],
+        Endpoint::ListMatters | Endpoint::ReadMatter | Endpoint::MatterCounts => {
+            &[GridWorker, CommunityStaff, CommunityAdmin, DistrictAdmin]
+        }
+        Endpoint::CommentOnMatter => &[GridWorker, CommunityStaff, CommunityAdmin],
+        Endpoint::SetCalendarDay => &[CommunityAdmin, DistrictAdmin],
         Endpoint::ListServicePoints => &Role::ALL,
         Endpoint::CreateOrganisation => &[CommunityStaff, CommunityAdmin],
         Endpoint::ReadSensitiveTags => &[GridWorker, CommunityStaff, CommunityAdmin],
@@ -117,6 +150,10 @@ fn denial_status(role: Role, endpoint: Endpoint, scope: Scope) -> u16 {
             | Endpoint::ListStaff
             | Endpoint::CreateOrganisation
             | Endpoint::ExportResidents
+            | Endpoint::ReportMatter
+            | Endpoint::ListMatters
+            | Endpoint::MatterCounts
+            | Endpoint::SetCalendarDay
     );
     let member = match scope {
         Scope::Own | Scope::OtherGrid => true,
@@ -129,7 +166,7 @@ fn denial_status(role: Role, endpoint: Endpoint, scope: Scope) -> u16 {
 fn success_status(endpoint: Endpoint) -> u16 {
     match endpoint {
         Endpoint::Disable => 204,
-        Endpoint::CreateResident | Endpoint::CreateOrganisation => 201,
+        Endpoint::CreateResident | Endpoint::CreateOrganisation | Endpoint::ReportMatter => 201,
         _ => 200,
     }
 }
@@ -138,8 +175,21 @@ fn success_status(endpoint: Endpoint) -> u16 {
 fn expected(role: Role, endpoint: Endpoint, scope: Scope) -> u16 {
     let ok = success_status(endpoint);
     // Who am I, and the public service-circle directory: answered to anyone, anywhere.
-    if matches!(endpoint, Endpoint::Me | Endpoint::ListServicePoints) {
+    if matches!(
+        endpoint,
+        Endpoint::Me | Endpoint::ListServicePoints | Endpoint::MyNotifications
+    ) {
         return ok;
+    }
+    // A district administrator reads the matters of their district but takes no step.
+    if endpoint == Endpoint::CommentOnMatter
+        && role == Role::DistrictAdmin
+        && matches!(
+            scope,
+            Scope::Own | Scope::OtherGrid | Scope::SiblingCommunity
+        )
+    {
+        return 403;
     }
     let denied = denial_status(role, endpoint, scope);
     if !allowed_roles(endpoint).contains(&role) {
@@ -170,6 +220,8 @@ fn addressed_in_grid(endpoint: Endpoint) -> bool {
             | Endpoint::RevealResident
             | Endpoint::CreateResident
             | Endpoint::ReadSensitiveTags
+            | Endpoint::ReadMatter
+            | Endpoint::CommentOnMatter
     )
 }
 
@@ -185,8 +237,12 @@ fn request(
         Scope::OtherDistrict => (world.c, 0, world.targets[2]),
     };
     let (community, grid) = (place.id, place.grids[i]);
-    let (building, household, resident) =
-        (place.buildings[i], place.households[i], place.residents[i]);
+    let (building, household, resident, matter) = (
+        place.buildings[i],
+        place.households[i],
+        place.residents[i],
+        place.matters[i],
+    );
     match endpoint {
         Endpoint::Me => (Method::GET, "/api/v1/me".into(), None),
         Endpoint::ReadCommunity => (
@@ -268,6 +324,43 @@ fn request(
             format!("/api/v1/communities/{community}/service-points"),
             None,
         ),
+        Endpoint::ReportMatter => (
+            Method::POST,
+            "/api/v1/matters".into(),
+            Some(serde_json::json!({
+                "community_id": community,
+                "category_id": place.category,
+                "description": "楼道里堆满了杂物，影响通行",
+                "location": { "kind": "building", "building_id": building },
+            })),
+        ),
+        Endpoint::ListMatters => (
+            Method::GET,
+            format!("/api/v1/communities/{community}/matters"),
+            None,
+        ),
+        Endpoint::ReadMatter => (Method::GET, format!("/api/v1/matters/{matter}"), None),
+        Endpoint::CommentOnMatter => (
+            Method::POST,
+            format!("/api/v1/matters/{matter}/steps"),
+            Some(serde_json::json!({ "step": "comment", "text": "已知悉" })),
+        ),
+        Endpoint::MatterCounts => (
+            Method::GET,
+            format!("/api/v1/communities/{community}/matter-counts"),
+            None,
+        ),
+        Endpoint::ListCategories => (
+            Method::GET,
+            format!("/api/v1/communities/{community}/matter-categories"),
+            None,
+        ),
+        Endpoint::SetCalendarDay => (
+            Method::PUT,
+            format!("/api/v1/communities/{community}/calendar/2026-10-01"),
+            Some(serde_json::json!({ "kind": "holiday", "note": "国庆节" })),
+        ),
+        Endpoint::MyNotifications => (Method::GET, "/api/v1/me/notifications".into(), None),
         Endpoint::CreateResident => (
             Method::POST,
             format!("/api/v1/communities/{community}/residents"),
@@ -298,6 +391,21 @@ async fn every_role_every_endpoint_every_scope() {
                     .bearer_auth(&token);
                 if let Some(body) = body {
                     req = req.json(&body);
+                }
+                if endpoint == Endpoint::CommentOnMatter {
+                    // Each allowed comment is a step: send the version as it is now.
+                    let (place, i) = match scope {
+                        Scope::Own => (world.a, 0),
+                        Scope::OtherGrid => (world.a, 1),
+                        Scope::SiblingCommunity => (world.b, 0),
+                        Scope::OtherDistrict => (world.c, 0),
+                    };
+                    let mut conn = t.db.acquire().await.unwrap();
+                    let row = linli_store::matters::find_matter(&mut conn.exec(), place.matters[i])
+                        .await
+                        .unwrap()
+                        .unwrap();
+                    req = req.header("if-match", row.version.to_string());
                 }
                 let response = req.send().await.unwrap();
                 let got = response.status().as_u16();

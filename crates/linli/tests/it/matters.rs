@@ -668,17 +668,17 @@ async fn lists_filter_search_and_page_stably() {
             .get_json(&format!("{base}?category={parent}"), &c.staff)
             .await;
         assert_eq!(by_parent["total"], 2);
-        let first = app.get_json(&format!("{base}?limit=3"), &c.staff).await;
+        let first = app.get_json(&format!("{base}?limit=4"), &c.staff).await;
         assert_eq!(
             (
                 first["total"].as_u64(),
                 first["items"].as_array().unwrap().len()
             ),
-            (Some(4), 3)
+            (Some(6), 4)
         );
         let next = first["next"].as_str().unwrap();
         let rest = app
-            .get_json(&format!("{base}?limit=3&cursor={next}"), &c.staff)
+            .get_json(&format!("{base}?limit=4&cursor={next}"), &c.staff)
             .await;
         let mut all: Vec<String> = first["items"]
             .as_array()
@@ -687,7 +687,7 @@ async fn lists_filter_search_and_page_stably() {
             .chain(rest["items"].as_array().unwrap())
             .map(|m| m["id"].as_str().unwrap().to_owned())
             .collect();
-        assert_eq!(all.len(), 4);
+        assert_eq!(all.len(), 6, "four reports and the two seeded matters");
         assert!(rest["next"].is_null());
         let sorted = {
             let mut s = all.clone();
@@ -697,7 +697,7 @@ async fn lists_filter_search_and_page_stably() {
         };
         assert_eq!(all, sorted, "newest first");
         all.dedup();
-        assert_eq!(all.len(), 4);
+        assert_eq!(all.len(), 6);
         assert_eq!(
             app.get_json(&format!("{base}?status=closed"), &c.staff)
                 .await["total"],
@@ -723,7 +723,10 @@ async fn lists_filter_search_and_page_stably() {
             .filter(|r| r["status"] == "reported")
             .map(|r| r["count"].as_i64().unwrap())
             .sum();
-        assert_eq!(reported, 4);
+        assert_eq!(
+            reported, 5,
+            "the grid worker counts their grid: four reports, one seeded"
+        );
     }
 }
 

@@ -163,6 +163,10 @@ pub struct SeedCommunity {
     pub buildings: [BuildingId; 2],
     pub households: [HouseholdId; 2],
     pub residents: [ResidentId; 2],
+    /// A reported matter in each grid, filed under the seed category 03-01.
+    pub matters: [uuid::Uuid; 2],
+    /// The seed category 03-01 (exposed rubbish).
+    pub category: uuid::Uuid,
 }
 
 /// The data key every test server runs with, so tests can seal what they seed.
@@ -341,6 +345,36 @@ async fn seed_community(db: &Db, district: DistrictId, suffix: &str) -> SeedComm
         .unwrap();
     let (b1, h1, r1) = seed_place(&mut ex, id, g1, 0).await;
     let (b2, h2, r2) = seed_place(&mut ex, id, g2, 1).await;
+    let category = linli_store::matters::categories::find_category_by_code(&mut ex, id, "03-01")
+        .await
+        .unwrap()
+        .expect("seed catalogue");
+    let mut matters = [uuid::Uuid::nil(); 2];
+    for (i, (grid, building)) in [(g1, b1), (g2, b2)].into_iter().enumerate() {
+        let matter = uuid::Uuid::now_v7();
+        let new = linli_store::matters::NewMatter {
+            id: matter,
+            number: format!("{suffix}-{i}"),
+            category_id: category.id,
+            grid_id: Some(grid),
+            building_id: Some(building.0),
+            title: "测试用事项".into(),
+            description: "测试用事项的说明".into(),
+            source: "grid_patrol",
+            proposed_class: None,
+            reporter_resident_id: None,
+            reporter_account_id: None,
+            recorded_by: None,
+            contact_enc: None,
+            place: None,
+            latitude: None,
+            longitude: None,
+        };
+        linli_store::matters::insert_matter(&mut ex, id, &new, None, now)
+            .await
+            .unwrap();
+        matters[i] = matter;
+    }
     tx.commit().await.unwrap();
     SeedCommunity {
         id,
@@ -348,6 +382,8 @@ async fn seed_community(db: &Db, district: DistrictId, suffix: &str) -> SeedComm
         buildings: [b1, b2],
         households: [h1, h2],
         residents: [r1, r2],
+        matters,
+        category: category.id,
     }
 }
 
