@@ -40,6 +40,16 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/logout", post(pages::login::logout))
         .route("/language", post(pages::login::switch_language))
+        .route("/matters", get(pages::matters::queue))
+        .route("/matters/mine", get(pages::matters::mine))
+        .route(
+            "/matters/new",
+            get(pages::matters::new_matter).post(pages::matters::submit_matter),
+        )
+        .route("/matters/board", get(pages::matters::board))
+        .route("/matters/supervision", get(pages::matters::supervision))
+        .route("/matters/{id}", get(pages::matters::show))
+        .route("/matters/{id}/steps", post(pages::matters::take_step))
         .route("/grids", get(pages::registry::grids))
         .route("/buildings", get(pages::registry::buildings))
         .route("/buildings/{id}", get(pages::registry::building))

@@ -82,7 +82,7 @@ impl MatterRuleError {
         match self {
             IllegalTransition { .. } => "illegal_transition",
             NotYourStep => "not_your_step",
-            ReasonRequired => "reason_required",
+            ReasonRequired => "step_reason_required",
             DescriptionLength => "description_length",
             TitleLength => "title_length",
             CommentTooLong => "comment_too_long",

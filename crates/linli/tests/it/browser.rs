@@ -85,13 +85,16 @@ async fn start_browser() -> Option<(Driver, Client)> {
 }
 
 async fn click(client: &Client, css: &str) {
+    let element = client.find(Locator::Css(css)).await.unwrap();
+    // Bring it to the middle of the screen, clear of the phone layout's bottom bar.
     client
-        .find(Locator::Css(css))
-        .await
-        .unwrap()
-        .click()
+        .execute(
+            "arguments[0].scrollIntoView({block: 'center'})",
+            vec![serde_json::to_value(&element).unwrap()],
+        )
         .await
         .unwrap();
+    element.click().await.unwrap();
 }
 
 async fn type_into(client: &Client, id: &str, text: &str) {
@@ -479,4 +482,224 @@ async fn staff_check_a_spreadsheet_and_read_each_problem_in_chinese() {
         "{report}"
     );
     shot(&client, "import-report-desktop").await;
+}
+
+/// Signs out whoever is signed in (a fresh cookie jar) and signs in as `username`.
+async fn switch_to(client: &Client, app: &TestApp, username: &str, password: &str) {
+    client.delete_all_cookies().await.unwrap();
+    sign_in(client, app, username, password).await;
+}
+
+/// Waits for the matter page and returns its status text.
+async fn matter_status(client: &Client) -> String {
+    text_of(client, "[data-testid=matter-status]").await
+}
+
+/// Unfolds a step's form (folded ones are a `<details>`; open ones stay open).
+async fn open_step(client: &Client, step: &str) {
+    client
+        .execute(
+            &format!(
+                "document.querySelector('[data-testid=open-{step}]').parentElement.open = true"
+            ),
+            vec![],
+        )
+        .await
+        .unwrap();
+}
+
+/// Clicks a step's button and waits for the page the form posts to (a new document, not
+/// the one still showing).
+async fn take(client: &Client, testid: &str) {
+    client
+        .execute("window.__linliOldPage = true", vec![])
+        .await
+        .unwrap();
+    click(client, &format!("[data-testid={testid}]")).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let fresh = client
+            .execute("return window.__linliOldPage === undefined", vec![])
+            .await
+            .map(|v| v == serde_json::json!(true))
+            .unwrap_or(false);
+        if fresh {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{testid} did not load a new page"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    client
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css("[data-testid=timeline]"))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_matter_goes_from_a_residents_phone_through_the_grid_worker_to_a_rating() {
+    let Some((_driver, client)) = start_browser().await else {
+        return;
+    };
+    let t = TestDb::sqlite().await;
+    linli::demo::generate(&t.db, &crate::support::test_key(), 1)
+        .await
+        .unwrap();
+    let app = TestApp::spawn(&t.db).await;
+    let mut passwords = std::collections::HashMap::new();
+    for user in ["demo-resident", "demo-grid-worker", "demo-staff"] {
+        passwords.insert(user, known_password(&t.db, user).await);
+    }
+    client.set_window_size(390, 844).await.unwrap();
+
+    // The resident reports from their phone: category, words, their own building.
+    sign_in(&client, &app, "demo-resident", &passwords["demo-resident"]).await;
+    client.goto(&app.url("/matters/mine")).await.unwrap();
+    click(&client, "[data-testid=new-matter]").await;
+    client
+        .find(Locator::Id("category_id"))
+        .await
+        .unwrap()
+        .select_by_label("暴露垃圾")
+        .await
+        .unwrap();
+    // Too few words: refused, with the reason next to the field and the choice kept.
+    type_into(&client, "description", "垃圾").await;
+    click(&client, "[data-testid=report-submit]").await;
+    assert_eq!(
+        text_of(&client, "#description ~ .field-error").await,
+        "具体情况请写 5 到 2000 字。"
+    );
+    client
+        .find(Locator::Id("description"))
+        .await
+        .unwrap()
+        .clear()
+        .await
+        .unwrap();
+    type_into(
+        &client,
+        "description",
+        "3栋楼下垃圾桶满了两天没人清运，天热有味道。",
+    )
+    .await;
+    shot(&client, "matter-report-phone").await;
+    click(&client, "[data-testid=report-submit]").await;
+    assert_eq!(matter_status(&client).await, "已上报");
+    let number = text_of(&client, "[data-testid=matter-number]").await;
+    shot(&client, "matter-reported-phone").await;
+
+    // The grid worker finds it among new reports, accepts it and classes it as minor.
+    switch_to(
+        &client,
+        &app,
+        "demo-grid-worker",
+        &passwords["demo-grid-worker"],
+    )
+    .await;
+    client.goto(&app.url("/matters?view=triage")).await.unwrap();
+    let first = text_of(&client, "[data-testid=matter-link]").await;
+    assert!(first.contains(&number), "{first}");
+    shot(&client, "matter-queue-phone").await;
+    click(&client, "[data-testid=matter-link]").await;
+    take(&client, "step-accept").await;
+    assert_eq!(matter_status(&client).await, "已受理");
+    open_step(&client, "triage").await;
+    click(&client, "[data-testid=triage-minor]").await;
+    take(&client, "submit-triage").await;
+    assert_eq!(text_of(&client, "[data-testid=matter-class]").await, "小事");
+    let matter_url = client.current_url().await.unwrap();
+
+    // Staff register it and dispatch it to 刘芳 at the console.
+    switch_to(&client, &app, "demo-staff", &passwords["demo-staff"]).await;
+    client.set_window_size(1440, 900).await.unwrap();
+    client.goto(matter_url.as_str()).await.unwrap();
+    take(&client, "step-register").await;
+    open_step(&client, "dispatch").await;
+    client
+        .find(Locator::Css("[data-testid=dispatch-target]"))
+        .await
+        .unwrap()
+        .select_by_label("网格员 · 刘芳")
+        .await
+        .unwrap();
+    take(&client, "submit-dispatch").await;
+    assert_eq!(matter_status(&client).await, "已派遣");
+    assert_eq!(
+        text_of(&client, "[data-testid=matter-handler]").await,
+        "网格员 · 刘芳"
+    );
+    shot(&client, "matter-dispatched-desktop").await;
+    client.goto(&app.url("/matters/board")).await.unwrap();
+    assert!(
+        text_of(&client, "[data-testid=board-minor]")
+            .await
+            .contains(&number)
+    );
+    shot(&client, "matter-board-desktop").await;
+    client.goto(&app.url("/matters/supervision")).await.unwrap();
+    text_of(&client, "[data-testid=counts-by-grid]").await;
+    shot(&client, "matter-supervision-desktop").await;
+
+    // The grid worker signs for it on the phone and reports the fix.
+    switch_to(
+        &client,
+        &app,
+        "demo-grid-worker",
+        &passwords["demo-grid-worker"],
+    )
+    .await;
+    client.set_window_size(390, 844).await.unwrap();
+    client.goto(&app.url("/matters?view=mine")).await.unwrap();
+    click(&client, "[data-testid=matter-link]").await;
+    take(&client, "step-sign").await;
+    assert_eq!(matter_status(&client).await, "处置中");
+    open_step(&client, "feedback").await;
+    type_into(
+        &client,
+        "comment-feedback",
+        "已联系物业清运，垃圾桶已清洗。",
+    )
+    .await;
+    take(&client, "submit-feedback").await;
+    assert_eq!(matter_status(&client).await, "待核查");
+    shot(&client, "matter-feedback-phone").await;
+
+    // Staff verify the fix.
+    switch_to(&client, &app, "demo-staff", &passwords["demo-staff"]).await;
+    client.goto(matter_url.as_str()).await.unwrap();
+    open_step(&client, "verify").await;
+    take(&client, "submit-verify").await;
+    assert_eq!(matter_status(&client).await, "已办结");
+
+    // The resident sees the progress and rates the result.
+    switch_to(&client, &app, "demo-resident", &passwords["demo-resident"]).await;
+    client.goto(&app.url("/matters/mine")).await.unwrap();
+    click(&client, "[data-testid=matter-link]").await;
+    assert_eq!(matter_status(&client).await, "已办结");
+    open_step(&client, "rate").await;
+    click(&client, "[data-testid=rate-5]").await;
+    take(&client, "submit-rate").await;
+    assert_eq!(matter_status(&client).await, "已结案");
+    assert_eq!(text_of(&client, "[data-testid=matter-rating]").await, "5/5");
+    let timeline = text_of(&client, "[data-testid=timeline]").await;
+    for step in [
+        "上报",
+        "受理",
+        "分流",
+        "立案",
+        "派遣",
+        "签收",
+        "处置反馈",
+        "核查",
+        "评价",
+    ] {
+        assert!(timeline.contains(step), "{step} in {timeline}");
+    }
+    shot(&client, "matter-closed-phone").await;
+    client.close().await.unwrap();
 }

@@ -408,7 +408,7 @@ async fn refused_steps_answer_clearly_and_change_nothing() {
         .await;
         assert_eq!(
             (status, body["code"].as_str()),
-            (422, Some("reason_required"))
+            (422, Some("step_reason_required"))
         );
         let d = step(&app, &c.staff, &id, version(&d), json!({ "step": "reclassify", "class": "minor", "reason": "只涉及本小区路灯，物业可修" })).await;
         assert_eq!(

@@ -7,6 +7,7 @@ pub mod directory;
 pub mod home;
 pub mod imports;
 pub mod login;
+pub mod matters;
 pub mod registry;
 
 use askama::Template;
@@ -94,6 +95,7 @@ mod icons {
     pub const AUDIT: &str = r#"<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M6 3h9l4 4v14H6zM14 3v5h5M9 12h7M9 16h7"/></svg>"#;
     pub const SEARCH: &str = r#"<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M10.5 17a6.5 6.5 0 1 0 0-13 6.5 6.5 0 0 0 0 13zM15.5 15.5 20 20"/></svg>"#;
     pub const DIRECTORY: &str = r#"<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M5 4h12a2 2 0 0 1 2 2v14H7a2 2 0 0 1-2-2zM5 18a2 2 0 0 1 2-2h12M9 8h6M9 11h4"/></svg>"#;
+    pub const MATTER: &str = r#"<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M5 4h14v12H9l-4 4zM9 8h6M9 11h4"/></svg>"#;
     pub const SHIELD: &str = r#"<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M12 3 4.5 6v5.5c0 4.6 3.1 8.3 7.5 9.5 4.4-1.2 7.5-4.9 7.5-9.5V6zM9 12l2.2 2.2L15.5 10"/></svg>"#;
 }
 
@@ -125,6 +127,22 @@ impl Chrome {
             icon: icons::HOME,
             active: path == "/",
         }];
+        // Matters come right after home: for most roles they are the daily work.
+        if can(Action::ReadMatters) {
+            nav.push(NavItem {
+                href: "/matters",
+                label: t.t("nav.matters"),
+                icon: icons::MATTER,
+                active: path == "/matters",
+            });
+        } else if can(Action::ReportMatter) {
+            nav.push(NavItem {
+                href: "/matters/mine",
+                label: t.t("nav.my_matters"),
+                icon: icons::MATTER,
+                active: path == "/matters/mine",
+            });
+        }
         if can(Action::ListGrids) {
             nav.push(NavItem {
                 href: "/grids",
