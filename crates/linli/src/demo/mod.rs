@@ -6,6 +6,7 @@
 //! function called from [`generate`], so the demo grows with the product.
 
 pub mod directory;
+pub mod matters;
 mod names;
 pub mod registry;
 
@@ -80,11 +81,27 @@ pub async fn generate(db: &Db, key: &DataKey, communities: u32) -> anyhow::Resul
     let logins = seed_accounts(db).await?;
     let links = resident_links(db).await?;
     seed_registry(db, key, xinhe, 0, &links).await?;
+    matters::draw_grids(db, xinhe, 0).await?;
+    let started = Instant::now();
+    let staff = admin::find_user(db, &Username::parse("demo-staff")?)
+        .await?
+        .id;
+    let (made, steps) = matters::seed_history(db, xinhe, 0, Some(staff), Utc::now()).await?;
+    if made > 0 {
+        println!(
+            "Demo matters {}: {} matters, {} timeline entries in {:.1} s",
+            xinhe,
+            made,
+            steps,
+            started.elapsed().as_secs_f64()
+        );
+    }
     for index in 1..communities.max(1) {
         let code = format!("{}-{:02}", COMMUNITY.0, index + 1);
         let name = format!("新和{}社区", index + 1);
         let community = ensure_demo_community(db, &code, &name).await?;
         seed_registry(db, key, community, index, &[]).await?;
+        matters::draw_grids(db, community, index).await?;
     }
     db.analyze().await?;
     Ok(logins)

@@ -3,6 +3,7 @@
 
 pub mod calendar;
 pub mod categories;
+pub mod history;
 pub mod inbox;
 pub mod records;
 pub mod supervision;
