@@ -40,6 +40,18 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/logout", post(pages::login::logout))
         .route("/language", post(pages::login::switch_language))
+        .route(
+            "/open311/v2/{file}",
+            get(api::open311::get_root).post(api::open311::post_request),
+        )
+        .route(
+            "/open311/v2/services/{file}",
+            get(api::open311::service_definition),
+        )
+        .route(
+            "/open311/v2/requests/{file}",
+            get(api::open311::get_request),
+        )
         .route("/matters", get(pages::matters::queue))
         .route("/matters/mine", get(pages::matters::mine))
         .route(

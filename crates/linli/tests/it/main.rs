@@ -9,6 +9,7 @@ mod http_auth;
 mod matrix;
 mod matters;
 mod migrations;
+mod open311;
 mod registry;
 mod registry_io;
 mod resilience;

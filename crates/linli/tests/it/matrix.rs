@@ -46,9 +46,10 @@ enum Endpoint {
     ListCategories,
     SetCalendarDay,
     MyNotifications,
+    Open311Request,
 }
 
-const ENDPOINTS: [Endpoint; 29] = [
+const ENDPOINTS: [Endpoint; 30] = [
     Endpoint::Me,
     Endpoint::ReadCommunity,
     Endpoint::ListGrids,
@@ -78,6 +79,7 @@ const ENDPOINTS: [Endpoint; 29] = [
     Endpoint::ListCategories,
     Endpoint::SetCalendarDay,
     Endpoint::MyNotifications,
+    Endpoint::Open311Request,
 ];
 
 const SCOPES: [Scope; 4] = [
@@ -104,9 +106,10 @@ fn allowed_roles(endpoint: Endpoint) -> &'static [Role] {
             Partner,
             CommunityAdmin,
         ],
-        Endpoint::ListMatters | Endpoint::ReadMatter | Endpoint::MatterCounts => {
-            &[GridWorker, CommunityStaff, CommunityAdmin, DistrictAdmin]
-        }
+        Endpoint::ListMatters
+        | Endpoint::ReadMatter
+        | Endpoint::MatterCounts
+        | Endpoint::Open311Request => &[GridWorker, CommunityStaff, CommunityAdmin, DistrictAdmin],
         Endpoint::CommentOnMatter => &[GridWorker, CommunityStaff, CommunityAdmin],
         Endpoint::SetCalendarDay => &[CommunityAdmin, DistrictAdmin],
         Endpoint::ListServicePoints => &Role::ALL,
@@ -222,6 +225,7 @@ fn addressed_in_grid(endpoint: Endpoint) -> bool {
             | Endpoint::ReadSensitiveTags
             | Endpoint::ReadMatter
             | Endpoint::CommentOnMatter
+            | Endpoint::Open311Request
     )
 }
 
@@ -361,6 +365,20 @@ fn request(
             Some(serde_json::json!({ "kind": "holiday", "note": "国庆节" })),
         ),
         Endpoint::MyNotifications => (Method::GET, "/api/v1/me/notifications".into(), None),
+        // Open311 authenticates by api_key (added by the caller); the seeded matters are
+        // numbered `<community code>-<grid index>`.
+        Endpoint::Open311Request => {
+            let code = match scope {
+                Scope::Own | Scope::OtherGrid => "a",
+                Scope::SiblingCommunity => "b",
+                Scope::OtherDistrict => "c",
+            };
+            (
+                Method::GET,
+                format!("/open311/v2/requests/{code}-{i}.json?jurisdiction_id={code}"),
+                None,
+            )
+        }
         Endpoint::CreateResident => (
             Method::POST,
             format!("/api/v1/communities/{community}/residents"),
@@ -384,7 +402,10 @@ async fn every_role_every_endpoint_every_scope() {
         let token = app.token(world.username(role)).await;
         for endpoint in ENDPOINTS {
             for scope in SCOPES {
-                let (method, path, body) = request(&world, endpoint, scope);
+                let (method, mut path, body) = request(&world, endpoint, scope);
+                if endpoint == Endpoint::Open311Request {
+                    path.push_str(&format!("&api_key={token}"));
+                }
                 let mut req = app
                     .client
                     .request(method, app.url(&path))

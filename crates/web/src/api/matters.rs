@@ -248,7 +248,7 @@ pub async fn report(
         proposed_class: parse_class("proposed_class", body.proposed_class.as_deref())?,
         source,
         on_behalf_of: body.on_behalf_of.map(ResidentId),
-        contact_enc: None,
+        contact: None,
     };
     let row = service::report(&state, &principal, report).await?;
     let staff_view = source.is_on_behalf();

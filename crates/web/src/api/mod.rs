@@ -7,6 +7,7 @@ pub mod directory;
 pub mod imports;
 pub mod matters;
 pub mod me;
+pub mod open311;
 pub mod ops;
 pub mod registry;
 pub mod residents;

@@ -92,8 +92,9 @@ pub struct Report {
     pub source: MatterSource,
     /// For staff entering a matter on someone's behalf.
     pub on_behalf_of: Option<ResidentId>,
-    /// Sealed contact details of a reporter without an account (Open311).
-    pub contact_enc: Option<Vec<u8>>,
+    /// Contact details a reporter gave with the report (Open311 clients send name, e-mail
+    /// and phone): sealed before storage, bound to the matter.
+    pub contact: Option<String>,
 }
 
 /// A leaf category of this community that is still offered.
@@ -181,6 +182,11 @@ async fn place_of(
         }
         Location::Place(_) | Location::Unknown => Ok((fallback_grid, None)),
     }
+}
+
+/// What a matter's sealed contact details are bound to.
+pub fn contact_purpose(matter: Uuid) -> String {
+    format!("matter.contact/{matter}")
 }
 
 /// A short, unique, speakable number: the local date and six characters of the id
@@ -284,7 +290,10 @@ pub async fn report(
                 .and_then(|res| res.account_id.map(AccountId))
         }),
         recorded_by: on_behalf.then_some(principal.account_id),
-        contact_enc: r.contact_enc,
+        contact_enc: r
+            .contact
+            .as_deref()
+            .map(|c| state.data_key.seal(&contact_purpose(id), c.as_bytes())),
         place,
         latitude,
         longitude,

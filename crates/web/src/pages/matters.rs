@@ -274,7 +274,7 @@ pub async fn submit_matter(
             proposed_class: proposed,
             source: MatterSource::ResidentApp,
             on_behalf_of: None,
-            contact_enc: None,
+            contact: None,
         };
         match service::report(&state, &principal, report).await {
             Ok(row) => return Ok(Redirect::to(&format!("/matters/{}", row.id)).into_response()),
