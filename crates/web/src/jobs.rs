@@ -67,21 +67,33 @@ async fn run_job(state: &AppState, job: &JobRow) -> anyhow::Result<Option<chrono
             }
             Ok(Some(Utc::now() + SWEEP_INTERVAL))
         }
+        crate::outbox::WEBHOOK_JOB => {
+            crate::outbox::deliver(state, job).await?;
+            Ok(None)
+        }
         other => anyhow::bail!("no handler for job kind {other:?}"),
     }
 }
 
 /// Claims and runs what is due now; returns how many jobs ran.
 pub async fn run_due(state: &AppState, worker: &str) -> linli_store::Result<usize> {
+    run_due_at(state, worker, Utc::now()).await
+}
+
+/// Claims and runs what is due at `now` (tests move the clock forward to reach retries).
+pub async fn run_due_at(
+    state: &AppState,
+    worker: &str,
+    now: chrono::DateTime<Utc>,
+) -> linli_store::Result<usize> {
     let claimed = {
         let mut tx = state.db.begin().await?;
-        let rows = jobs::claim(&mut tx.exec(), worker, Utc::now(), LEASE, CLAIM_BATCH).await?;
+        let rows = jobs::claim(&mut tx.exec(), worker, now, LEASE, CLAIM_BATCH).await?;
         tx.commit().await?;
         rows
     };
     for job in &claimed {
         let result = run_job(state, job).await;
-        let now = Utc::now();
         let mut conn = state.db.acquire().await?;
         let mut ex = conn.exec();
         match result {

@@ -11,6 +11,7 @@ pub mod i18n;
 pub mod jobs;
 pub mod matters;
 pub mod middleware;
+pub mod outbox;
 pub mod pages;
 pub mod pii;
 pub mod server;

@@ -10,6 +10,7 @@ mod matrix;
 mod matters;
 mod migrations;
 mod open311;
+mod outbox;
 mod registry;
 mod registry_io;
 mod resilience;

@@ -47,9 +47,15 @@ enum Endpoint {
     SetCalendarDay,
     MyNotifications,
     Open311Request,
+    GetCalendar,
+    SetWorkingHours,
+    MyMatters,
+    TriageProposal,
+    ListWebhooks,
+    ListDeliveries,
 }
 
-const ENDPOINTS: [Endpoint; 30] = [
+const ENDPOINTS: [Endpoint; 36] = [
     Endpoint::Me,
     Endpoint::ReadCommunity,
     Endpoint::ListGrids,
@@ -80,6 +86,12 @@ const ENDPOINTS: [Endpoint; 30] = [
     Endpoint::SetCalendarDay,
     Endpoint::MyNotifications,
     Endpoint::Open311Request,
+    Endpoint::GetCalendar,
+    Endpoint::SetWorkingHours,
+    Endpoint::MyMatters,
+    Endpoint::TriageProposal,
+    Endpoint::ListWebhooks,
+    Endpoint::ListDeliveries,
 ];
 
 const SCOPES: [Scope; 4] = [
@@ -94,7 +106,14 @@ fn allowed_roles(endpoint: Endpoint) -> &'static [Role] {
     use Role::*;
     match endpoint {
         Endpoint::Me | Endpoint::ReadCommunity | Endpoint::ListStaff => &Role::ALL,
-        Endpoint::ListCategories | Endpoint::MyNotifications => &Role::ALL,
+        Endpoint::ListCategories
+        | Endpoint::MyNotifications
+        | Endpoint::GetCalendar
+        | Endpoint::MyMatters
+        | Endpoint::TriageProposal => &Role::ALL,
+        Endpoint::SetWorkingHours | Endpoint::ListWebhooks | Endpoint::ListDeliveries => {
+            &[CommunityAdmin, DistrictAdmin]
+        }
         Endpoint::ReportMatter => &[
             Resident,
             BuildingHead,
@@ -157,6 +176,9 @@ fn denial_status(role: Role, endpoint: Endpoint, scope: Scope) -> u16 {
             | Endpoint::ListMatters
             | Endpoint::MatterCounts
             | Endpoint::SetCalendarDay
+            | Endpoint::SetWorkingHours
+            | Endpoint::ListWebhooks
+            | Endpoint::ListDeliveries
     );
     let member = match scope {
         Scope::Own | Scope::OtherGrid => true,
@@ -180,7 +202,10 @@ fn expected(role: Role, endpoint: Endpoint, scope: Scope) -> u16 {
     // Who am I, and the public service-circle directory: answered to anyone, anywhere.
     if matches!(
         endpoint,
-        Endpoint::Me | Endpoint::ListServicePoints | Endpoint::MyNotifications
+        Endpoint::Me
+            | Endpoint::ListServicePoints
+            | Endpoint::MyNotifications
+            | Endpoint::MyMatters
     ) {
         return ok;
     }
@@ -365,6 +390,39 @@ fn request(
             Some(serde_json::json!({ "kind": "holiday", "note": "国庆节" })),
         ),
         Endpoint::MyNotifications => (Method::GET, "/api/v1/me/notifications".into(), None),
+        Endpoint::MyMatters => (Method::GET, "/api/v1/me/matters".into(), None),
+        Endpoint::GetCalendar => (
+            Method::GET,
+            format!("/api/v1/communities/{community}/calendar"),
+            None,
+        ),
+        Endpoint::SetWorkingHours => (
+            Method::PUT,
+            format!("/api/v1/communities/{community}/calendar"),
+            Some(serde_json::json!({
+                "working_hours": "09:00-12:00,14:00-18:00",
+                "yellow_after_days": 1,
+                "red_after_days": 5
+            })),
+        ),
+        Endpoint::TriageProposal => (
+            Method::POST,
+            format!("/api/v1/communities/{community}/triage-proposals"),
+            Some(serde_json::json!({
+                "category_id": place.category,
+                "answers": { "public_or_shared": true }
+            })),
+        ),
+        Endpoint::ListWebhooks => (
+            Method::GET,
+            format!("/api/v1/communities/{community}/webhooks"),
+            None,
+        ),
+        Endpoint::ListDeliveries => (
+            Method::GET,
+            format!("/api/v1/communities/{community}/deliveries"),
+            None,
+        ),
         // Open311 authenticates by api_key (added by the caller); the seeded matters are
         // numbered `<community code>-<grid index>`.
         Endpoint::Open311Request => {

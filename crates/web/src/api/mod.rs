@@ -12,6 +12,7 @@ pub mod ops;
 pub mod registry;
 pub mod residents;
 pub mod service;
+pub mod webhooks;
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Request};
@@ -116,6 +117,9 @@ pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(matters::set_day, matters::clear_day))
         .routes(routes!(matters::my_notifications))
         .routes(routes!(matters::read_notification))
+        .routes(routes!(webhooks::list_webhooks, webhooks::create_webhook))
+        .routes(routes!(webhooks::delete_webhook))
+        .routes(routes!(webhooks::list_deliveries))
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))
         .split_for_parts()

@@ -720,6 +720,7 @@ pub async fn take_step(
         .ok_or(ApiError::NotFound)?;
     let notes = notifications_for(&mut ex, &after, &row, &step, principal.account_id).await?;
     inbox::notify(&mut ex, community, &notes, now).await?;
+    crate::outbox::enqueue(&mut ex, community, &notes, now).await?;
     if let Step::Reclassify { class, reason } = &step {
         let entry = principal.success_event(
             community,

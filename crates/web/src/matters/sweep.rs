@@ -75,7 +75,9 @@ async fn tell_handlers(
             body: m.title.clone(),
         })
         .collect();
-    inbox::notify(ex, community, &notes, now).await
+    inbox::notify(ex, community, &notes, now).await?;
+    crate::outbox::enqueue(ex, community, &notes, now).await?;
+    Ok(())
 }
 
 /// One pass over every matter whose reminder or next rung has come by `now`.
