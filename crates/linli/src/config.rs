@@ -22,6 +22,7 @@ pub struct FileConfig {
     pub trust_proxy: Option<bool>,
     pub log_format: Option<String>,
     pub session_cache_ms: Option<u64>,
+    pub object_dir: Option<PathBuf>,
 }
 
 impl FileConfig {

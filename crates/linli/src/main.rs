@@ -96,6 +96,11 @@ struct ServeArgs {
     /// Log format: text (default) or json.
     #[arg(long, env = "LINLI_LOG_FORMAT", value_name = "FORMAT")]
     log_format: Option<String>,
+    /// Folder for uploaded files (matter photos). Default: `linli-objects` beside the
+    /// SQLite database, or in the working directory with PostgreSQL. Servers sharing one
+    /// database must share this folder too (or use an S3-compatible store).
+    #[arg(long, env = "LINLI_OBJECT_DIR", value_name = "DIR")]
+    object_dir: Option<std::path::PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -294,8 +299,20 @@ async fn serve(args: ServeArgs, file: &FileConfig, url: &str) -> anyhow::Result<
             .or(file.session_cache_ms)
             .map(std::time::Duration::from_millis)
             .unwrap_or(Settings::default().session_cache),
+        object_dir: args
+            .object_dir
+            .clone()
+            .or_else(|| file.object_dir.clone())
+            .unwrap_or_else(|| config::database_dir(url).join("linli-objects")),
         ..Settings::default()
     };
+    std::fs::create_dir_all(&settings.object_dir).with_context(|| {
+        format!(
+            "cannot create the object folder {}",
+            settings.object_dir.display()
+        )
+    })?;
+    println!("Objects: {}", settings.object_dir.display());
     let state = AppState::new(db.clone(), data_key, settings.clone());
     let listener = tokio::net::TcpListener::bind(listen)
         .await

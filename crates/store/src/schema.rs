@@ -522,3 +522,21 @@ pub enum Jobs {
     CreatedAt,
     FinishedAt,
 }
+
+#[derive(Iden, Clone, Copy)]
+pub enum MatterPhotos {
+    Table,
+    CommunityId,
+    Id,
+    MatterId,
+    UploadedBy,
+    ContentType,
+    Bytes,
+    Width,
+    Height,
+    HadLocation,
+    OriginalKey,
+    DisplayKey,
+    ThumbKey,
+    CreatedAt,
+}

@@ -63,6 +63,12 @@ pub fn app(state: AppState) -> Router {
         .route("/matters/supervision", get(pages::matters::supervision))
         .route("/matters/{id}", get(pages::matters::show))
         .route("/matters/{id}/steps", post(pages::matters::take_step))
+        .route(
+            "/matters/{id}/photos",
+            post(pages::matters::upload_photo).layer(DefaultBodyLimit::max(
+                matters::photos::MAX_PHOTO_BYTES + 64 * 1024,
+            )),
+        )
         .route("/grids", get(pages::registry::grids))
         .route("/buildings", get(pages::registry::buildings))
         .route("/buildings/{id}", get(pages::registry::building))

@@ -1,11 +1,14 @@
 //! What every handler shares: the database, the data key, settings and metrics.
 
 use std::ops::Deref;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use linli_store::Db;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use object_store::ObjectStore;
+use object_store::local::LocalFileSystem;
 
 use crate::auth::session_cache::SessionCache;
 use crate::crypto::DataKey;
@@ -26,6 +29,8 @@ pub struct Settings {
     /// How long a looked-up session may be reused without reading it again (see
     /// `auth::session_cache`); zero reads it on every request.
     pub session_cache: Duration,
+    /// The folder of the local object store (matter photos).
+    pub object_dir: PathBuf,
 }
 
 impl Default for Settings {
@@ -37,6 +42,9 @@ impl Default for Settings {
             header_read_timeout: Duration::from_secs(10),
             body_limit: 64 * 1024,
             session_cache: Duration::from_secs(1),
+            // A real deployment names its folder (`serve --object-dir`); this default suits
+            // tests and throwaway runs.
+            object_dir: std::env::temp_dir().join("linli-objects"),
         }
     }
 }
@@ -47,6 +55,9 @@ pub struct StateInner {
     pub settings: Settings,
     pub metrics: PrometheusHandle,
     pub sessions: SessionCache,
+    /// Where files (matter photos) are kept: a local folder, behind the `object_store`
+    /// interface so an S3-compatible store can take its place for scale-out.
+    pub objects: Arc<dyn ObjectStore>,
 }
 
 #[derive(Clone)]
@@ -61,14 +72,24 @@ impl Deref for AppState {
 
 impl AppState {
     pub fn new(db: Db, data_key: DataKey, settings: Settings) -> AppState {
+        let objects = local_objects(&settings.object_dir);
         AppState(Arc::new(StateInner {
             db,
             data_key,
+            objects,
             sessions: SessionCache::new(settings.session_cache),
             settings,
             metrics: metrics_handle(),
         }))
     }
+}
+
+/// The local object store in `dir`, created if missing. `serve` creates and checks the
+/// folder first and reports a problem cleanly; reaching the panic here is a programming
+/// error.
+fn local_objects(dir: &Path) -> Arc<dyn ObjectStore> {
+    std::fs::create_dir_all(dir).expect("the object folder can be created");
+    Arc::new(LocalFileSystem::new_with_prefix(dir).expect("the object folder exists"))
 }
 
 /// The process-wide Prometheus recorder (installed once, however many servers a test starts).

@@ -11,6 +11,7 @@ mod matters;
 mod migrations;
 mod open311;
 mod outbox;
+mod photos;
 mod registry;
 mod registry_io;
 mod resilience;

@@ -147,6 +147,7 @@ pub struct MatterDetail {
     pub timeline: Vec<EventView>,
     /// The steps the caller may take now.
     pub available_steps: Vec<&'static str>,
+    pub photos: Vec<crate::api::photos::PhotoView>,
 }
 
 // ---------------------------------------------------------------------------------------
@@ -280,9 +281,14 @@ pub async fn detail(
 ) -> Result<MatterDetail, ApiError> {
     let access = service::access(state, principal, id).await?;
     let facts = facts_of(&access.row)?;
-    let events = {
+    let (events, photos) = {
         let mut conn = state.db.acquire().await?;
-        matters::timeline(&mut conn.exec(), CommunityId(access.row.community_id), id).await?
+        let mut ex = conn.exec();
+        let community = CommunityId(access.row.community_id);
+        (
+            matters::timeline(&mut ex, community, id).await?,
+            linli_store::matters::photos::photos_of(&mut ex, community, id).await?,
+        )
     };
     let me = principal.account_id.0;
     Ok(MatterDetail {
@@ -290,6 +296,10 @@ pub async fn detail(
         timeline: events
             .into_iter()
             .map(|e| event_view(e, me, access.staff_view))
+            .collect(),
+        photos: photos
+            .into_iter()
+            .map(|p| crate::api::photos::photo_view(p, access.staff_view))
             .collect(),
         matter: MatterView::new(access.row, access.staff_view),
     })

@@ -9,6 +9,7 @@ pub mod matters;
 pub mod me;
 pub mod open311;
 pub mod ops;
+pub mod photos;
 pub mod registry;
 pub mod residents;
 pub mod service;
@@ -117,6 +118,11 @@ pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(matters::set_day, matters::clear_day))
         .routes(routes!(matters::my_notifications))
         .routes(routes!(matters::read_notification))
+        .routes(with_body_limit(
+            routes!(photos::upload, photos::list),
+            crate::matters::photos::MAX_PHOTO_BYTES,
+        ))
+        .routes(routes!(photos::file))
         .routes(routes!(webhooks::list_webhooks, webhooks::create_webhook))
         .routes(routes!(webhooks::delete_webhook))
         .routes(routes!(webhooks::list_deliveries))
@@ -130,11 +136,19 @@ pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
 fn with_upload_limit(
     route: utoipa_axum::router::UtoipaMethodRouter<AppState>,
 ) -> utoipa_axum::router::UtoipaMethodRouter<AppState> {
+    with_body_limit(route, imports::MAX_UPLOAD)
+}
+
+/// A route that takes bodies up to `limit` bytes (uploads) instead of the JSON default.
+fn with_body_limit(
+    route: utoipa_axum::router::UtoipaMethodRouter<AppState>,
+    limit: usize,
+) -> utoipa_axum::router::UtoipaMethodRouter<AppState> {
     let (schemas, paths, method_router) = route;
     (
         schemas,
         paths,
-        method_router.layer(axum::extract::DefaultBodyLimit::max(imports::MAX_UPLOAD)),
+        method_router.layer(axum::extract::DefaultBodyLimit::max(limit)),
     )
 }
 

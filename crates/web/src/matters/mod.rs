@@ -2,6 +2,7 @@
 //! a step, and who is told. Handlers parse and render; the decisions are made here (with
 //! the domain's workflow) so every door follows the same rules.
 
+pub mod photos;
 pub mod sweep;
 
 use chrono::{DateTime, Utc};

@@ -516,6 +516,8 @@ pub struct MatterPage {
     pub rating_labels: Vec<(u8, &'static str)>,
     /// Steps with a form of their own; a single one is shown unfolded.
     pub form_steps: usize,
+    pub photos: Vec<crate::api::photos::PhotoView>,
+    pub can_attach: bool,
 }
 
 impl MatterPage {
@@ -702,7 +704,11 @@ async fn matter_page(
         .as_deref()
         .and_then(|k| ReferralKind::parse(k).ok())
         .map(|k| pick(&t, k.label_zh(), k.label_en()));
+    let open = MatterStatus::parse(&row.status).is_ok_and(|s| s.is_open());
+    let can_attach = !d.available_steps.is_empty() && (open || staff_view);
     Ok(MatterPage {
+        photos: d.photos,
+        can_attach,
         chrome: chrome(
             principal,
             &target,
@@ -1162,4 +1168,46 @@ pub async fn supervision(
         by_class,
     };
     Ok(render(&page))
+}
+
+/// Adds a photo from the matter page (a multipart form with one `photo` file).
+pub async fn upload_photo(
+    State(state): State<AppState>,
+    SignedIn(principal): SignedIn,
+    crate::api::ApiPath(id): crate::api::ApiPath<Uuid>,
+    mut form: axum::extract::Multipart,
+) -> Result<Response, ApiError> {
+    let mut photo = None;
+    while let Some(field) = form
+        .next_field()
+        .await
+        .map_err(|_| ApiError::BadRequest("the form could not be read".to_owned()))?
+    {
+        if field.name() == Some("photo") {
+            let bytes = field.bytes().await.map_err(|_| ApiError::PayloadTooLarge)?;
+            photo = Some(bytes.to_vec());
+        }
+    }
+    let result = match photo.filter(|p| !p.is_empty()) {
+        Some(bytes) => crate::api::photos::attach(&state, &principal, id, bytes)
+            .await
+            .map(|_| ()),
+        None => Err(ApiError::Rule {
+            field: "photo",
+            code: "photo_missing",
+            message: "choose a photo".to_owned(),
+        }),
+    };
+    match result {
+        Ok(()) => Ok(Redirect::to(&format!("/matters/{id}")).into_response()),
+        Err(error @ (ApiError::Unavailable | ApiError::Internal(_) | ApiError::NotFound)) => {
+            Err(error)
+        }
+        Err(error) => {
+            let t = Tr::new(principal.locale);
+            let status = error.status();
+            let page = matter_page(&state, &principal, id, Some(error_text(&t, &error))).await?;
+            Ok(render_with_status(status, &page))
+        }
+    }
 }
