@@ -53,9 +53,10 @@ enum Endpoint {
     TriageProposal,
     ListWebhooks,
     ListDeliveries,
+    ListPhotos,
 }
 
-const ENDPOINTS: [Endpoint; 36] = [
+const ENDPOINTS: [Endpoint; 37] = [
     Endpoint::Me,
     Endpoint::ReadCommunity,
     Endpoint::ListGrids,
@@ -92,6 +93,7 @@ const ENDPOINTS: [Endpoint; 36] = [
     Endpoint::TriageProposal,
     Endpoint::ListWebhooks,
     Endpoint::ListDeliveries,
+    Endpoint::ListPhotos,
 ];
 
 const SCOPES: [Scope; 4] = [
@@ -128,7 +130,8 @@ fn allowed_roles(endpoint: Endpoint) -> &'static [Role] {
         Endpoint::ListMatters
         | Endpoint::ReadMatter
         | Endpoint::MatterCounts
-        | Endpoint::Open311Request => &[GridWorker, CommunityStaff, CommunityAdmin, DistrictAdmin],
+        | Endpoint::Open311Request
+        | Endpoint::ListPhotos => &[GridWorker, CommunityStaff, CommunityAdmin, DistrictAdmin],
         Endpoint::CommentOnMatter => &[GridWorker, CommunityStaff, CommunityAdmin],
         Endpoint::SetCalendarDay => &[CommunityAdmin, DistrictAdmin],
         Endpoint::ListServicePoints => &Role::ALL,
@@ -251,6 +254,7 @@ fn addressed_in_grid(endpoint: Endpoint) -> bool {
             | Endpoint::ReadMatter
             | Endpoint::CommentOnMatter
             | Endpoint::Open311Request
+            | Endpoint::ListPhotos
     )
 }
 
@@ -391,6 +395,11 @@ fn request(
         ),
         Endpoint::MyNotifications => (Method::GET, "/api/v1/me/notifications".into(), None),
         Endpoint::MyMatters => (Method::GET, "/api/v1/me/matters".into(), None),
+        Endpoint::ListPhotos => (
+            Method::GET,
+            format!("/api/v1/matters/{matter}/photos"),
+            None,
+        ),
         Endpoint::GetCalendar => (
             Method::GET,
             format!("/api/v1/communities/{community}/calendar"),
