@@ -168,6 +168,9 @@ pub enum Action {
     SuperviseMatters,
     /// Keep the category catalogue, the working calendar and supervision settings.
     ManageMatterSettings,
+    /// Act as the people's mediation committee: register cases, see them all, assign
+    /// mediators, archive. (Mediators see and work the cases they are assigned to.)
+    ManageMediation,
 }
 
 /// How far a role reaches for an action.
@@ -223,6 +226,7 @@ fn reach(role: Role, action: Action) -> Option<Reach> {
             Some(Reach::Scope)
         }
         (ManageMatterSettings, CommunityAdmin) => Some(Reach::Scope),
+        (ManageMediation, CommunityStaff | CommunityAdmin) => Some(Reach::Scope),
         _ => None,
     }
 }

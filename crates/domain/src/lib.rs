@@ -7,6 +7,7 @@ pub mod auth;
 pub mod ids;
 pub mod locale;
 pub mod matters;
+pub mod mediation;
 pub mod registry;
 
 pub use ids::{

@@ -13,6 +13,7 @@ pub mod db;
 pub mod error;
 pub mod jobs;
 pub mod matters;
+pub mod mediation;
 pub mod outbox;
 pub mod page;
 pub mod registry;

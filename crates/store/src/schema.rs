@@ -540,3 +540,90 @@ pub enum MatterPhotos {
     ThumbKey,
     CreatedAt,
 }
+
+#[derive(Iden, Clone, Copy)]
+pub enum MediationCases {
+    Table,
+    CommunityId,
+    Id,
+    Number,
+    MatterId,
+    Source,
+    DisputeType,
+    Facts,
+    Status,
+    IsPublic,
+    CreatedBy,
+    AcceptedOn,
+    AgreementKind,
+    Responsibilities,
+    AgreementTerms,
+    PerformanceMethod,
+    PerformancePlace,
+    PerformanceDeadline,
+    EffectiveOn,
+    TerminationReason,
+    Advice,
+    Performance,
+    JudicialRequestedOn,
+    Version,
+    CreatedAt,
+    UpdatedAt,
+}
+
+#[derive(Iden, Clone, Copy)]
+pub enum MediationParties {
+    Table,
+    CommunityId,
+    CaseId,
+    Id,
+    Role,
+    Name,
+    Gender,
+    BirthYear,
+    Address,
+    PhoneEnc,
+    IdNumberEnc,
+    Position,
+}
+
+#[derive(Iden, Clone, Copy)]
+pub enum MediationMediators {
+    Table,
+    CommunityId,
+    CaseId,
+    AccountId,
+    Name,
+    ChosenByParties,
+    AssignedAt,
+    RecusedAt,
+    RecusalReason,
+}
+
+#[derive(Iden, Clone, Copy)]
+pub enum MediationSessions {
+    Table,
+    CommunityId,
+    CaseId,
+    Seq,
+    HeldOn,
+    Place,
+    Attendees,
+    Minutes,
+    RecordedBy,
+    RecordedAt,
+}
+
+#[derive(Iden, Clone, Copy)]
+pub enum MediationEvents {
+    Table,
+    CommunityId,
+    CaseId,
+    Seq,
+    At,
+    ActorAccountId,
+    Step,
+    FromStatus,
+    ToStatus,
+    Detail,
+}

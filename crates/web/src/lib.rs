@@ -53,6 +53,10 @@ pub fn app(state: AppState) -> Router {
             "/open311/v2/requests/{file}",
             get(api::open311::get_request),
         )
+        .route(
+            "/mediation/{id}/agreement",
+            get(pages::mediation::agreement),
+        )
         .route("/matters", get(pages::matters::queue))
         .route("/matters/mine", get(pages::matters::mine))
         .route(

@@ -8,6 +8,7 @@ mod contract;
 mod http_auth;
 mod matrix;
 mod matters;
+mod mediation;
 mod migrations;
 mod open311;
 mod outbox;

@@ -54,9 +54,11 @@ enum Endpoint {
     ListWebhooks,
     ListDeliveries,
     ListPhotos,
+    ListMediationCases,
+    CreateMediationCase,
 }
 
-const ENDPOINTS: [Endpoint; 37] = [
+const ENDPOINTS: [Endpoint; 39] = [
     Endpoint::Me,
     Endpoint::ReadCommunity,
     Endpoint::ListGrids,
@@ -94,6 +96,8 @@ const ENDPOINTS: [Endpoint; 37] = [
     Endpoint::ListWebhooks,
     Endpoint::ListDeliveries,
     Endpoint::ListPhotos,
+    Endpoint::ListMediationCases,
+    Endpoint::CreateMediationCase,
 ];
 
 const SCOPES: [Scope; 4] = [
@@ -112,7 +116,9 @@ fn allowed_roles(endpoint: Endpoint) -> &'static [Role] {
         | Endpoint::MyNotifications
         | Endpoint::GetCalendar
         | Endpoint::MyMatters
-        | Endpoint::TriageProposal => &Role::ALL,
+        | Endpoint::TriageProposal
+        | Endpoint::ListMediationCases => &Role::ALL,
+        Endpoint::CreateMediationCase => &[CommunityStaff, CommunityAdmin],
         Endpoint::SetWorkingHours | Endpoint::ListWebhooks | Endpoint::ListDeliveries => {
             &[CommunityAdmin, DistrictAdmin]
         }
@@ -182,6 +188,7 @@ fn denial_status(role: Role, endpoint: Endpoint, scope: Scope) -> u16 {
             | Endpoint::SetWorkingHours
             | Endpoint::ListWebhooks
             | Endpoint::ListDeliveries
+            | Endpoint::CreateMediationCase
     );
     let member = match scope {
         Scope::Own | Scope::OtherGrid => true,
@@ -194,7 +201,10 @@ fn denial_status(role: Role, endpoint: Endpoint, scope: Scope) -> u16 {
 fn success_status(endpoint: Endpoint) -> u16 {
     match endpoint {
         Endpoint::Disable => 204,
-        Endpoint::CreateResident | Endpoint::CreateOrganisation | Endpoint::ReportMatter => 201,
+        Endpoint::CreateResident
+        | Endpoint::CreateOrganisation
+        | Endpoint::ReportMatter
+        | Endpoint::CreateMediationCase => 201,
         _ => 200,
     }
 }
@@ -395,6 +405,21 @@ fn request(
         ),
         Endpoint::MyNotifications => (Method::GET, "/api/v1/me/notifications".into(), None),
         Endpoint::MyMatters => (Method::GET, "/api/v1/me/matters".into(), None),
+        Endpoint::ListMediationCases => (
+            Method::GET,
+            format!("/api/v1/communities/{community}/mediation-cases"),
+            None,
+        ),
+        Endpoint::CreateMediationCase => (
+            Method::POST,
+            format!("/api/v1/communities/{community}/mediation-cases"),
+            Some(serde_json::json!({
+                "source": "walk_in",
+                "dispute_type": "neighbour",
+                "facts": "楼上漏水渗到楼下",
+                "parties": [{ "role": "applicant", "name": "甲" }, { "role": "respondent", "name": "乙" }]
+            })),
+        ),
         Endpoint::ListPhotos => (
             Method::GET,
             format!("/api/v1/matters/{matter}/photos"),

@@ -7,6 +7,7 @@ pub mod directory;
 pub mod imports;
 pub mod matters;
 pub mod me;
+pub mod mediation;
 pub mod open311;
 pub mod ops;
 pub mod photos;
@@ -123,6 +124,9 @@ pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
             crate::matters::photos::MAX_PHOTO_BYTES,
         ))
         .routes(routes!(photos::file))
+        .routes(routes!(mediation::list_cases, mediation::create_case))
+        .routes(routes!(mediation::get_case))
+        .routes(routes!(mediation::take_step))
         .routes(routes!(webhooks::list_webhooks, webhooks::create_webhook))
         .routes(routes!(webhooks::delete_webhook))
         .routes(routes!(webhooks::list_deliveries))

@@ -8,6 +8,7 @@ pub mod home;
 pub mod imports;
 pub mod login;
 pub mod matters;
+pub mod mediation;
 pub mod registry;
 
 use askama::Template;
