@@ -2,6 +2,7 @@
 //! repository function uses.
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sea_query::{PostgresQueryBuilder, SqliteQueryBuilder};
@@ -34,9 +35,16 @@ pub enum Engine {
 /// A pool on one engine. Cheap to clone.
 #[derive(Debug, Clone)]
 pub enum Db {
-    Sqlite(SqlitePool),
+    Sqlite(SqlitePool, WriteLock),
     Postgres(PgPool),
 }
+
+/// Serialises this process's SQLite write transactions in a fair queue. SQLite admits one
+/// writer at a time anyway; without this, writers that find the database locked retry on
+/// SQLite's busy handler, which sleeps in growing steps (up to 100 ms), so under load a
+/// write waits far longer than the writes ahead of it take.
+#[derive(Debug, Clone, Default)]
+pub struct WriteLock(Arc<tokio::sync::Mutex<()>>);
 
 /// Rows that decode on both engines (derive `sqlx::FromRow`).
 pub trait Record:
@@ -70,7 +78,7 @@ impl Db {
                 .acquire_timeout(ACQUIRE_TIMEOUT)
                 .connect_with(options)
                 .await?;
-            Ok(Db::Sqlite(pool))
+            Ok(Db::Sqlite(pool, WriteLock::default()))
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let options =
                 PgConnectOptions::from_str(url).map_err(|_| StoreError::UnsupportedUrl)?;
@@ -87,7 +95,7 @@ impl Db {
 
     pub fn engine(&self) -> Engine {
         match self {
-            Db::Sqlite(_) => Engine::Sqlite,
+            Db::Sqlite(..) => Engine::Sqlite,
             Db::Postgres(_) => Engine::Postgres,
         }
     }
@@ -95,7 +103,7 @@ impl Db {
     /// Applies every pending migration for this engine.
     pub async fn migrate(&self) -> Result<()> {
         match self {
-            Db::Sqlite(pool) => SQLITE_MIGRATIONS.run(pool).await?,
+            Db::Sqlite(pool, _) => SQLITE_MIGRATIONS.run(pool).await?,
             Db::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await?,
         }
         Ok(())
@@ -103,7 +111,7 @@ impl Db {
 
     pub async fn acquire(&self) -> Result<Conn> {
         Ok(match self {
-            Db::Sqlite(pool) => Conn::Sqlite(pool.acquire().await?),
+            Db::Sqlite(pool, _) => Conn::Sqlite(pool.acquire().await?),
             Db::Postgres(pool) => Conn::Postgres(pool.acquire().await?),
         })
     }
@@ -112,7 +120,10 @@ impl Db {
     /// (`BEGIN IMMEDIATE`), so two writers queue instead of failing half-way.
     pub async fn begin(&self) -> Result<Tx> {
         Ok(match self {
-            Db::Sqlite(pool) => Tx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?),
+            Db::Sqlite(pool, lock) => {
+                let place = lock.0.clone().lock_owned().await;
+                Tx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?, Some(place))
+            }
             Db::Postgres(pool) => Tx::Postgres(pool.begin().await?),
         })
     }
@@ -121,7 +132,7 @@ impl Db {
     /// on a live database, so appends made meanwhile cannot look like breaks).
     pub async fn begin_snapshot(&self) -> Result<Tx> {
         Ok(match self {
-            Db::Sqlite(pool) => Tx::Sqlite(pool.begin_with("BEGIN").await?),
+            Db::Sqlite(pool, _) => Tx::Sqlite(pool.begin_with("BEGIN").await?, None),
             Db::Postgres(pool) => Tx::Postgres(
                 pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
                     .await?,
@@ -148,7 +159,7 @@ impl Db {
 
     /// The SQLite settings in force, printed at start-up so an operator can see them.
     pub async fn sqlite_pragmas(&self) -> Result<Vec<(String, String)>> {
-        let Db::Sqlite(pool) = self else {
+        let Db::Sqlite(pool, _) = self else {
             return Ok(Vec::new());
         };
         let mut conn = pool.acquire().await?;
@@ -182,7 +193,7 @@ impl Db {
 
     pub async fn close(&self) {
         match self {
-            Db::Sqlite(pool) => pool.close().await,
+            Db::Sqlite(pool, _) => pool.close().await,
             Db::Postgres(pool) => pool.close().await,
         }
     }
@@ -203,23 +214,28 @@ impl Conn {
     }
 }
 
-/// An open transaction: commit it, or drop it to roll back.
+/// An open transaction: commit it, or drop it to roll back. A SQLite write transaction
+/// holds its place in the write queue until it ends (fields drop in order: the
+/// transaction, then the queue place).
 pub enum Tx {
-    Sqlite(sqlx::Transaction<'static, Sqlite>),
+    Sqlite(
+        sqlx::Transaction<'static, Sqlite>,
+        Option<tokio::sync::OwnedMutexGuard<()>>,
+    ),
     Postgres(sqlx::Transaction<'static, Postgres>),
 }
 
 impl Tx {
     pub fn exec(&mut self) -> Exec<'_> {
         match self {
-            Tx::Sqlite(t) => Exec::Sqlite(t),
+            Tx::Sqlite(t, _) => Exec::Sqlite(t),
             Tx::Postgres(t) => Exec::Postgres(t),
         }
     }
 
     pub async fn commit(self) -> Result<()> {
         match self {
-            Tx::Sqlite(t) => t.commit().await?,
+            Tx::Sqlite(t, _) => t.commit().await?,
             Tx::Postgres(t) => t.commit().await?,
         }
         Ok(())

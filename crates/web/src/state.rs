@@ -11,7 +11,11 @@ use object_store::ObjectStore;
 use object_store::local::LocalFileSystem;
 
 use crate::auth::session_cache::SessionCache;
+use crate::cache::TtlCache;
 use crate::crypto::DataKey;
+use linli_store::matters::categories::CategoryRow;
+use linli_store::tenancy::CommunityContext;
+use uuid::Uuid;
 
 /// Settings the HTTP layer needs, resolved by the binary from flags, environment and file.
 #[derive(Debug, Clone)]
@@ -58,6 +62,10 @@ pub struct StateInner {
     /// Where files (matter photos) are kept: a local folder, behind the `object_store`
     /// interface so an S3-compatible store can take its place for scale-out.
     pub objects: Arc<dyn ObjectStore>,
+    /// Community contexts by id (see `cache`).
+    pub communities: TtlCache<Uuid, CommunityContext>,
+    /// Category catalogues by community (see `cache`).
+    pub catalogues: TtlCache<Uuid, Arc<Vec<CategoryRow>>>,
 }
 
 #[derive(Clone)]
@@ -77,6 +85,8 @@ impl AppState {
             db,
             data_key,
             objects,
+            communities: TtlCache::new(settings.session_cache),
+            catalogues: TtlCache::new(settings.session_cache),
             sessions: SessionCache::new(settings.session_cache),
             settings,
             metrics: metrics_handle(),

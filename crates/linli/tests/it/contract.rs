@@ -247,7 +247,7 @@ async fn audit_chains_verify_and_reveal_tampering() {
 
         // ...and if someone with database access removes that guard, the chain still tells.
         match &t.db {
-            Db::Sqlite(_) => raw(&t.db, "DROP TRIGGER audit_log_no_update")
+            Db::Sqlite(..) => raw(&t.db, "DROP TRIGGER audit_log_no_update")
                 .await
                 .unwrap(),
             Db::Postgres(_) => raw(
@@ -278,7 +278,7 @@ async fn audit_chains_verify_and_reveal_tampering() {
 
 async fn raw(db: &Db, sql: &'static str) -> Result<(), sqlx::Error> {
     match db {
-        Db::Sqlite(pool) => sqlx::query(sql).execute(pool).await.map(|_| ()),
+        Db::Sqlite(pool, _) => sqlx::query(sql).execute(pool).await.map(|_| ()),
         Db::Postgres(pool) => sqlx::query(sql).execute(pool).await.map(|_| ()),
     }
 }

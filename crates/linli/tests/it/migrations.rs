@@ -10,7 +10,7 @@ use crate::support::TestDb;
 
 async fn columns(db: &Db) -> BTreeSet<(String, String)> {
     let rows: Vec<(String, String)> = match db {
-        Db::Sqlite(pool) => sqlx::query_as(
+        Db::Sqlite(pool, _) => sqlx::query_as(
             "SELECT m.name, p.name FROM sqlite_master m JOIN pragma_table_info(m.name) p \
              WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' AND m.name NOT LIKE '_sqlx%' \
              AND m.name NOT LIKE 'resident_search%' AND m.name NOT LIKE 'matter_search%'",
@@ -52,7 +52,7 @@ async fn sqlite_and_postgres_have_the_same_tables_and_columns() {
 #[tokio::test]
 async fn every_tenant_table_leads_its_primary_key_with_community_id() {
     let t = TestDb::sqlite().await;
-    let Db::Sqlite(pool) = &t.db else {
+    let Db::Sqlite(pool, _) = &t.db else {
         unreachable!()
     };
     let tables: Vec<(String,)> = sqlx::query_as(

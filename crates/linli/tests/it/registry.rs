@@ -110,7 +110,7 @@ async fn residents_come_masked_and_every_reveal_is_audited() {
 async fn personal_data_is_stored_sealed() {
     let t = TestDb::sqlite().await;
     let world = seed_world(&t.db).await;
-    let linli_store::Db::Sqlite(pool) = &t.db else {
+    let linli_store::Db::Sqlite(pool, _) = &t.db else {
         unreachable!()
     };
     let rows: Vec<(Vec<u8>, Vec<u8>, String)> =

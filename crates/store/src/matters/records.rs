@@ -160,6 +160,50 @@ pub struct MatterRow {
     pub closed_at: Option<DateTime<Utc>>,
 }
 
+impl MatterRow {
+    /// The row a just-inserted report reads back as (saves reading it again).
+    pub fn reported(community: CommunityId, m: &NewMatter, now: DateTime<Utc>) -> MatterRow {
+        MatterRow {
+            community_id: community.0,
+            id: m.id,
+            number: m.number.clone(),
+            category_id: m.category_id,
+            grid_id: m.grid_id.map(|g| g.0),
+            building_id: m.building_id,
+            title: m.title.clone(),
+            description: m.description.clone(),
+            source: m.source.to_owned(),
+            status: MatterStatus::Reported.as_str().to_owned(),
+            class: None,
+            proposed_class: m.proposed_class.map(|c| c.as_str().to_owned()),
+            reporter_resident_id: m.reporter_resident_id,
+            reporter_account_id: m.reporter_account_id.map(|a| a.0),
+            recorded_by: m.recorded_by.map(|a| a.0),
+            contact_enc: m.contact_enc.clone(),
+            place: m.place.clone(),
+            latitude: m.latitude,
+            longitude: m.longitude,
+            handler_kind: None,
+            handler_id: None,
+            referral_kind: None,
+            due_at: None,
+            remind_at: None,
+            yellow_at: None,
+            red_at: None,
+            reminded_at: None,
+            supervise_level: SuperviseLevel::None.as_str().to_owned(),
+            extension_until: None,
+            fixed_by: None,
+            rating: None,
+            reopen_count: 0,
+            version: 1,
+            created_at: now,
+            updated_at: now,
+            closed_at: None,
+        }
+    }
+}
+
 const MATTER_COLUMNS: [Matters; 36] = [
     Matters::CommunityId,
     Matters::Id,

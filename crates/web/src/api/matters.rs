@@ -766,9 +766,7 @@ pub async fn propose(
     principal
         .authorize(&state, Action::ReadCommunity, &target, Deny::AsNotFound)
         .await?;
-    let mut conn = state.db.acquire().await?;
-    let category =
-        service::reportable_category(&mut conn.exec(), CommunityId(id), body.category_id).await?;
+    let category = service::reportable_category(&state, CommunityId(id), body.category_id).await?;
     let default = MatterClass::parse(&category.default_class).map_err(ApiError::internal_rule)?;
     let answers = body.answers.map(|a| TriageAnswers {
         public_or_shared: a.public_or_shared,
@@ -957,6 +955,7 @@ pub async fn create_category(
         .ok_or(ApiError::NotFound)?;
     drop(ex);
     tx.commit().await?;
+    state.catalogues.invalidate(&community.0);
     Ok((StatusCode::CREATED, axum::Json(row.into())))
 }
 
@@ -999,6 +998,7 @@ pub async fn update_category(
         .ok_or(ApiError::NotFound)?;
     drop(ex);
     tx.commit().await?;
+    state.catalogues.invalidate(&community.0);
     Ok(axum::Json(row.into()))
 }
 

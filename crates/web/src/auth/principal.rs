@@ -275,10 +275,17 @@ pub async fn community_target(
     state: &AppState,
     community: CommunityId,
 ) -> Result<(Target, tenancy::CommunityContext), ApiError> {
-    let mut conn = state.db.acquire().await?;
-    let ctx = tenancy::community_context(&mut conn.exec(), community)
-        .await?
-        .ok_or(ApiError::NotFound)?;
+    let ctx = match state.communities.get(&community.0) {
+        Some(ctx) => ctx,
+        None => {
+            let mut conn = state.db.acquire().await?;
+            let ctx = tenancy::community_context(&mut conn.exec(), community)
+                .await?
+                .ok_or(ApiError::NotFound)?;
+            state.communities.put(community.0, ctx.clone());
+            ctx
+        }
+    };
     let target = Target {
         district_id: ctx.district(),
         community_id: ctx.community(),

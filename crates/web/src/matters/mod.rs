@@ -98,9 +98,23 @@ pub struct Report {
     pub contact: Option<String>,
 }
 
+/// A community's category catalogue, through the per-process cache.
+pub async fn catalogue(
+    state: &AppState,
+    community: CommunityId,
+) -> Result<std::sync::Arc<Vec<CategoryRow>>, ApiError> {
+    if let Some(rows) = state.catalogues.get(&community.0) {
+        return Ok(rows);
+    }
+    let mut conn = state.db.acquire().await?;
+    let rows = std::sync::Arc::new(categories::list_categories(&mut conn.exec(), community).await?);
+    state.catalogues.put(community.0, rows.clone());
+    Ok(rows)
+}
+
 /// A leaf category of this community that is still offered.
 pub async fn reportable_category(
-    ex: &mut Exec<'_>,
+    state: &AppState,
     community: CommunityId,
     id: Uuid,
 ) -> Result<CategoryRow, ApiError> {
@@ -113,8 +127,11 @@ pub async fn reportable_category(
             },
         )
     };
-    let category = categories::find_category(ex, community, id)
+    let category = catalogue(state, community)
         .await?
+        .iter()
+        .find(|c| c.id == id)
+        .cloned()
         .ok_or_else(unknown)?;
     if !category.active || category.parent_id.is_none() {
         return Err(unknown());
@@ -212,6 +229,13 @@ pub async fn report(
     let description = check_description(&r.description)?;
     let title = title_of(r.title.as_deref(), &description)?;
     let on_behalf = r.source.is_on_behalf();
+    if !on_behalf {
+        principal
+            .authorize(state, Action::ReportMatter, &target, Deny::AsForbidden)
+            .await?;
+    }
+    // Cached reference data first: nothing below holds two pool connections at once.
+    let category = reportable_category(state, r.community, r.category_id).await?;
     let mut conn = state.db.acquire().await?;
     let mut ex = conn.exec();
     let (reporter_resident, reporter_account) = if on_behalf {
@@ -230,16 +254,14 @@ pub async fn report(
         };
         (resident, None)
     } else {
-        principal
-            .authorize(state, Action::ReportMatter, &target, Deny::AsForbidden)
-            .await?;
         let own =
             residents::find_resident_by_account(&mut ex, r.community, principal.account_id).await?;
         (own, Some(principal.account_id))
     };
-    let category = reportable_category(&mut ex, r.community, r.category_id).await?;
     let fallback = reporter_resident.as_ref().and_then(|res| res.grid_id);
     let (grid, building) = place_of(&mut ex, r.community, &r.location, fallback).await?;
+    drop(ex);
+    drop(conn);
     if on_behalf {
         let grid_target = Target {
             grid_id: Some(GridId(grid.unwrap_or(Uuid::nil()))),
@@ -254,8 +276,6 @@ pub async fn report(
             )
             .await?;
     }
-    drop(ex);
-    drop(conn);
     let id = Uuid::now_v7();
     let (latitude, longitude) = match r.location {
         Location::Point {
@@ -310,10 +330,7 @@ pub async fn report(
     )
     .await?;
     tx.commit().await?;
-    let mut conn = state.db.acquire().await?;
-    matters::find_matter(&mut conn.exec(), id)
-        .await?
-        .ok_or(ApiError::NotFound)
+    Ok(MatterRow::reported(r.community, &new, now))
 }
 
 /// What the caller may do with one matter: read it, and in which capacities act.
