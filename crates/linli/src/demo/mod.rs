@@ -7,6 +7,7 @@
 
 pub mod directory;
 pub mod matters;
+pub mod mediation;
 mod names;
 pub mod registry;
 
@@ -96,6 +97,12 @@ pub async fn generate(db: &Db, key: &DataKey, communities: u32) -> anyhow::Resul
             started.elapsed().as_secs_f64()
         );
     }
+    let mediators = demo_mediators(db).await?;
+    let cases =
+        mediation::seed_cases(db, key, xinhe, &mediators, AccountId(staff), Utc::now()).await?;
+    if cases > 0 {
+        println!("Demo mediation {xinhe}: {cases} cases");
+    }
     for index in 1..communities.max(1) {
         let code = format!("{}-{:02}", COMMUNITY.0, index + 1);
         let name = format!("新和{}社区", index + 1);
@@ -105,6 +112,17 @@ pub async fn generate(db: &Db, key: &DataKey, communities: u32) -> anyhow::Resul
     }
     db.analyze().await?;
     Ok(logins)
+}
+
+/// The demo's mediators: the operation officer (a retired lawyer in the story) and the
+/// community staff member.
+async fn demo_mediators(db: &Db) -> anyhow::Result<Vec<(AccountId, String)>> {
+    let mut out = Vec::new();
+    for name in ["demo-officer", "demo-staff"] {
+        let account = admin::find_user(db, &Username::parse(name)?).await?;
+        out.push((AccountId(account.id), account.display_name));
+    }
+    Ok(out)
 }
 
 async fn ensure_demo_community(db: &Db, code: &str, name: &str) -> anyhow::Result<CommunityId> {
