@@ -256,6 +256,7 @@ struct Story {
 }
 
 impl Story {
+    #[allow(clippy::too_many_arguments)]
     fn step(
         &mut self,
         rng: &mut Rng,

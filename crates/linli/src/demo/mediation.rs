@@ -14,6 +14,15 @@ use uuid::Uuid;
 
 use super::names::Rng;
 
+/// How cases come in, grid referrals twice as often as the others.
+const SOURCES: &[&str] = &[
+    "walk_in",
+    "grid_referral",
+    "grid_referral",
+    "hotline_12345",
+    "court_police",
+];
+
 /// Mediation cases in the demo year.
 pub const YEARLY_CASES: usize = 180;
 
@@ -84,7 +93,7 @@ pub async fn seed_cases(
             .map(|r| (r.name, r.birth_date.map(|d| chrono::Datelike::year(&d))))
             .collect()
     };
-    let mut rng = Rng::new(0x4d45_4449_4154_45);
+    let mut rng = Rng::new(0x004d_4544_4941_5445);
     let mut tx = db.begin().await?;
     let mut ex = tx.exec();
     for n in 0..YEARLY_CASES {
@@ -92,17 +101,12 @@ pub async fn seed_cases(
         let created = now - Duration::days(days_ago) - Duration::minutes(rng.below(600) as i64);
         let (dispute, facts, terms) = *rng.pick(DISPUTES);
         let id = Uuid::now_v7();
+        let source = SOURCES[rng.below(SOURCES.len() as u64) as usize];
         let case = NewCase {
             id,
             number: format!("TJ{}-{:04}", created.format("%Y%m%d"), n),
             matter_id: None,
-            source: *rng.pick(&[
-                "walk_in",
-                "grid_referral",
-                "grid_referral",
-                "hotline_12345",
-                "court_police",
-            ]),
+            source,
             dispute_type: dispute,
             facts: facts.to_owned(),
             is_public: false,
@@ -326,7 +330,6 @@ pub async fn seed_cases(
         )
         .await?;
     }
-    drop(ex);
     tx.commit().await?;
     Ok(YEARLY_CASES)
 }

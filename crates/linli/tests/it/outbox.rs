@@ -14,14 +14,17 @@ use serde_json::{Value, json};
 
 use crate::support::{TestApp, TestDb, problem, seed_world, test_key};
 
+/// What a gateway received: each call's headers and body.
+type Calls = Arc<Mutex<Vec<(HeaderMap, Vec<u8>)>>>;
+
 /// A gateway on a loopback port that fails its first `failures` calls.
 struct Gateway {
     url: String,
-    calls: Arc<Mutex<Vec<(HeaderMap, Vec<u8>)>>>,
+    calls: Calls,
 }
 
 async fn gateway(failures: usize) -> Gateway {
-    let calls: Arc<Mutex<Vec<(HeaderMap, Vec<u8>)>>> = Arc::default();
+    let calls: Calls = Arc::default();
     let seen = Arc::new(AtomicUsize::new(0));
     let (c, s) = (calls.clone(), seen.clone());
     let app = axum::Router::new().route(
@@ -136,13 +139,12 @@ async fn notifications_reach_gateways_signed_and_retried_until_dead() {
             .unwrap();
         }
         let matter = world.a.matters[0];
-        let mut version = 1;
-        for body in [
+        for (version, body) in (1..).zip([
             json!({ "step": "accept" }),
             json!({ "step": "triage", "class": "minor" }),
             json!({ "step": "register" }),
             json!({ "step": "dispatch", "target": { "kind": "grid_worker", "id": worker_staff } }),
-        ] {
+        ]) {
             let r = app
                 .client
                 .post(app.url(&format!("/api/v1/matters/{matter}/steps")))
@@ -153,7 +155,6 @@ async fn notifications_reach_gateways_signed_and_retried_until_dead() {
                 .await
                 .unwrap();
             assert_eq!(r.status(), 200);
-            version += 1;
         }
 
         let state = AppState::new(t.db.clone(), test_key(), Settings::default());

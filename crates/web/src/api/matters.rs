@@ -932,7 +932,7 @@ pub async fn create_category(
     let mut ex = tx.exec();
     if let Some(parent) = checked.category.parent_id {
         let p = categories::find_category(&mut ex, community, parent).await?;
-        if !p.is_some_and(|p| p.parent_id.is_none()) {
+        if p.is_none_or(|p| p.parent_id.is_some()) {
             return Err(ApiError::Rule {
                 field: "parent_id",
                 code: "unknown_parent",
@@ -953,7 +953,6 @@ pub async fn create_category(
     let row = categories::find_category(&mut ex, community, checked.category.id)
         .await?
         .ok_or(ApiError::NotFound)?;
-    drop(ex);
     tx.commit().await?;
     state.catalogues.invalidate(&community.0);
     Ok((StatusCode::CREATED, axum::Json(row.into())))
@@ -996,7 +995,6 @@ pub async fn update_category(
     let row = categories::find_category(&mut ex, community, category_id)
         .await?
         .ok_or(ApiError::NotFound)?;
-    drop(ex);
     tx.commit().await?;
     state.catalogues.invalidate(&community.0);
     Ok(axum::Json(row.into()))

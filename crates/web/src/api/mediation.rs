@@ -482,7 +482,6 @@ pub async fn create_case(
         created_by: principal.account_id,
     };
     store::insert_case(&mut ex, community, &new, &parties, now).await?;
-    drop(ex);
     tx.commit().await?;
     let a = case_access(&state, &principal, case_id).await?;
     Ok((
@@ -796,7 +795,6 @@ pub async fn take_step(
         now,
     )
     .await?;
-    drop(ex);
     tx.commit().await?;
     let a = case_access(&state, &principal, id).await?;
     Ok(axum::Json(case_detail(&state, &a, false).await?))

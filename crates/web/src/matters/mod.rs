@@ -260,7 +260,6 @@ pub async fn report(
     };
     let fallback = reporter_resident.as_ref().and_then(|res| res.grid_id);
     let (grid, building) = place_of(&mut ex, r.community, &r.location, fallback).await?;
-    drop(ex);
     drop(conn);
     if on_behalf {
         let grid_target = Target {
@@ -605,10 +604,10 @@ pub async fn handler_accounts(
         }
         "grid_group" => {
             for m in organisations::group_members(ex, community, GridGroupId(id)).await? {
-                if let Some(staff_id) = m.staff_id {
-                    if let Some(s) = staff::find_staff(ex, StaffId(staff_id)).await? {
-                        out.extend(s.account_id.map(AccountId));
-                    }
+                if let Some(staff_id) = m.staff_id
+                    && let Some(s) = staff::find_staff(ex, StaffId(staff_id)).await?
+                {
+                    out.extend(s.account_id.map(AccountId));
                 }
             }
         }
@@ -672,10 +671,10 @@ async fn notifications_for(
         }
         _ => {}
     }
-    if after.status != before.status {
-        if let Some(reporter) = after.reporter_account_id {
-            tell(vec![AccountId(reporter)], "matter_progress");
-        }
+    if after.status != before.status
+        && let Some(reporter) = after.reporter_account_id
+    {
+        tell(vec![AccountId(reporter)], "matter_progress");
     }
     Ok(out)
 }
@@ -749,7 +748,6 @@ pub async fn take_step(
         );
         audit::append(&mut ex, &entry, now).await?;
     }
-    drop(ex);
     tx.commit().await?;
     Ok(after)
 }

@@ -100,7 +100,6 @@ pub async fn run(state: &AppState, now: DateTime<Utc>) -> Result<SweepReport> {
                 tell_handlers(&mut ex, row, "matter_reminder", false, now).await?;
                 report.reminded += 1;
             }
-            drop(ex);
             tx.commit().await?;
         }
         if (rows.len() as u64) < BATCH {
@@ -133,7 +132,6 @@ pub async fn run(state: &AppState, now: DateTime<Utc>) -> Result<SweepReport> {
                 report.escalated += 1;
                 raised += 1;
             }
-            drop(ex);
             tx.commit().await?;
         }
         if raised == 0 || (rows.len() as u64) < BATCH {
