@@ -634,6 +634,102 @@ mod tests {
         }
     }
 
+    /// Every step from every state: allowed exactly from the states the table lists (with
+    /// every capacity at hand), refused from all others with the state named.
+    #[test]
+    fn every_step_from_every_state() {
+        let everyone = [Reporter, Triager, Dispatcher, Handler];
+        let target = DispatchTarget {
+            kind: HandlerKind::Office,
+            id: None,
+        };
+        let steps = [
+            Step::Accept,
+            Step::Reject {
+                reason: RejectReason::Invalid,
+                duplicate_of: None,
+                comment: String::new(),
+            },
+            Step::Withdraw {
+                comment: String::new(),
+            },
+            Step::Triage {
+                class: MatterClass::Minor,
+            },
+            Step::Reclassify {
+                class: MatterClass::Major,
+                reason: "核实后".into(),
+            },
+            Step::Refer {
+                kind: ReferralKind::SelfHelp,
+                guidance: "指引".into(),
+            },
+            Step::Register,
+            Step::Dispatch { target },
+            Step::Sign,
+            Step::Return {
+                reason: "非本职".into(),
+            },
+            Step::Feedback {
+                comment: "已处理".into(),
+            },
+            Step::HandleOnSite {
+                comment: "现场处理".into(),
+            },
+            Step::Verify {
+                passed: true,
+                comment: String::new(),
+            },
+            Step::Rate {
+                rating: 4,
+                comment: String::new(),
+            },
+            Step::Reopen {
+                reason: "仍未解决".into(),
+            },
+            Step::Shelve {
+                reason: "等待资金".into(),
+            },
+            Step::Reactivate {
+                comment: String::new(),
+            },
+            Step::Supervise {
+                comment: String::new(),
+            },
+            Step::Comment {
+                text: "备注".into(),
+            },
+        ];
+        let mut allowed = 0;
+        for status in MatterStatus::ALL {
+            for step in &steps {
+                // Facts that satisfy each step's own rules, so only the state decides.
+                let class = match step {
+                    Step::Refer { .. } => MatterClass::Private,
+                    Step::Reclassify { .. } => MatterClass::Minor,
+                    _ => MatterClass::Minor,
+                };
+                let f = facts(*status, Some(class));
+                let result = plan_step(&f, step, &everyone, Uuid::now_v7(), Utc::now());
+                if step.from().contains(status) {
+                    assert!(result.is_ok(), "{} from {status}: {result:?}", step.name());
+                    allowed += 1;
+                } else {
+                    assert_eq!(
+                        result,
+                        Err(MatterRuleError::IllegalTransition {
+                            step: step.name(),
+                            status: status.as_str()
+                        }),
+                        "{} from {status}",
+                        step.name()
+                    );
+                }
+            }
+        }
+        assert_eq!(allowed, 47, "allowed (step, state) pairs");
+    }
+
     #[test]
     fn capacities_decide_who_may_act() {
         let f = facts(Reported, None);

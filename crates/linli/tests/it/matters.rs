@@ -1055,3 +1055,222 @@ async fn jobs_are_claimed_once_retried_with_backoff_and_kept_when_dead() {
         assert!(claim(&t.db, "w4", now + Duration::days(1)).await.is_empty());
     }
 }
+
+#[tokio::test]
+async fn the_exception_paths_work_on_both_engines() {
+    for t in TestDb::all().await {
+        let world = seed_world(&t.db).await;
+        let app = TestApp::spawn(&t.db).await;
+        let c = cast(&app, &world).await;
+        let admin = app.token(world.username(Role::CommunityAdmin)).await;
+        let rubbish = category(&app, &c.resident, world.a.id, "03-01").await;
+        let new = |text: &str| {
+            json!({ "category_id": rubbish, "description": text,
+                    "location": { "kind": "building", "building_id": world.a.buildings[0] } })
+        };
+
+        // The reporter withdraws a report nobody has handled yet.
+        let m = report(&app, &c.resident, new("楼下有人乱扔垃圾，已自行处理")).await;
+        let id = m["id"].as_str().unwrap();
+        let d = step(
+            &app,
+            &c.resident,
+            id,
+            1,
+            json!({ "step": "withdraw", "comment": "已经解决了" }),
+        )
+        .await;
+        assert_eq!(d["matter"]["status"], "cancelled", "{}", t.engine);
+        assert!(d["matter"]["closed_at"].is_string());
+
+        // A grid worker fixes one on the spot; the fix fails verification, is done again,
+        // passes, and is reopened after a dissatisfied rating call.
+        let m = report(&app, &c.resident, new("单元门口垃圾袋堆放")).await;
+        let id = m["id"].as_str().unwrap();
+        let d = step(
+            &app,
+            &c.worker,
+            id,
+            1,
+            json!({ "step": "handle_on_site", "comment": "巡查时已清理" }),
+        )
+        .await;
+        assert_eq!(
+            (
+                d["matter"]["status"].as_str(),
+                d["matter"]["class"].as_str()
+            ),
+            (Some("pending_verification"), Some("minor"))
+        );
+        assert_eq!(d["matter"]["handler_kind"], "grid_worker");
+        let (status, p) = step_problem(
+            &app,
+            &c.worker,
+            id,
+            Some(version(&d)),
+            json!({ "step": "verify", "passed": true }),
+        )
+        .await;
+        assert_eq!(status, 403, "a grid worker does not verify: {p}");
+        let d = step(
+            &app,
+            &c.staff,
+            id,
+            version(&d),
+            json!({ "step": "verify", "passed": false, "comment": "现场仍有垃圾" }),
+        )
+        .await;
+        assert_eq!(d["matter"]["status"], "in_progress");
+        let d = step(
+            &app,
+            &c.worker,
+            id,
+            version(&d),
+            json!({ "step": "feedback", "comment": "再次清理并通知物业" }),
+        )
+        .await;
+        let d = step(
+            &app,
+            &c.staff,
+            id,
+            version(&d),
+            json!({ "step": "verify", "passed": true }),
+        )
+        .await;
+        let d = step(
+            &app,
+            &c.staff,
+            id,
+            version(&d),
+            json!({ "step": "reopen", "reason": "回访时居民反映又堆满了" }),
+        )
+        .await;
+        assert_eq!(
+            (
+                d["matter"]["status"].as_str(),
+                d["matter"]["reopen_count"].as_i64()
+            ),
+            (Some("in_progress"), Some(1))
+        );
+        assert!(
+            d["matter"]["due_at"].is_string(),
+            "a reopened matter runs on a new clock"
+        );
+
+        // Shelved while waiting, then taken up again; supervised by staff.
+        let d = step(
+            &app,
+            &admin,
+            id,
+            version(&d),
+            json!({ "step": "shelve", "reason": "等待更换大容量垃圾桶" }),
+        )
+        .await;
+        assert_eq!(d["matter"]["status"], "shelved");
+        let (status, p) = step_problem(
+            &app,
+            &c.worker,
+            id,
+            Some(version(&d)),
+            json!({ "step": "feedback", "comment": "已经处理好了" }),
+        )
+        .await;
+        assert_eq!(
+            (status, p["current_status"].as_str()),
+            (409, Some("shelved"))
+        );
+        let d = step(
+            &app,
+            &admin,
+            id,
+            version(&d),
+            json!({ "step": "reactivate" }),
+        )
+        .await;
+        let d = step(
+            &app,
+            &c.staff,
+            id,
+            version(&d),
+            json!({ "step": "supervise", "comment": "请本周内完成" }),
+        )
+        .await;
+        assert_eq!(d["matter"]["supervise_level"], "normal");
+        assert!(
+            inbox_kinds(&app, &c.worker)
+                .await
+                .contains(&"matter_supervised".to_owned())
+        );
+
+        // A handler returns a matter that is not theirs; it is dispatched again.
+        let m = report(&app, &c.resident, new("小区外马路上的井盖松动")).await;
+        let id = m["id"].as_str().unwrap();
+        let mut v = 1;
+        for body in [
+            json!({ "step": "accept" }),
+            json!({ "step": "triage", "class": "minor" }),
+            json!({ "step": "register" }),
+            json!({ "step": "dispatch", "target": { "kind": "grid_worker", "id": c.worker_staff } }),
+        ] {
+            v = version(&step(&app, &c.staff, id, v, body).await);
+        }
+        let d = step(
+            &app,
+            &c.worker,
+            id,
+            v,
+            json!({ "step": "return", "reason": "市政道路不属于社区管辖" }),
+        )
+        .await;
+        assert_eq!(
+            (
+                d["matter"]["status"].as_str(),
+                d["matter"]["handler_kind"].as_str()
+            ),
+            (Some("registered"), None)
+        );
+        let d = step(
+            &app,
+            &c.staff,
+            id,
+            version(&d),
+            json!({ "step": "reclassify", "class": "major", "reason": "需市政部门处理" }),
+        )
+        .await;
+        let d = step(
+            &app,
+            &c.staff,
+            id,
+            version(&d),
+            json!({ "step": "register" }),
+        )
+        .await;
+        let d = step(
+            &app,
+            &c.staff,
+            id,
+            version(&d),
+            json!({ "step": "dispatch", "target": { "kind": "subdistrict" } }),
+        )
+        .await;
+        assert_eq!(
+            (
+                d["matter"]["status"].as_str(),
+                d["matter"]["handler_kind"].as_str()
+            ),
+            (Some("dispatched"), Some("subdistrict"))
+        );
+        // A report rejected as a duplicate names the original.
+        let dup = report(&app, &c.resident, new("马路井盖松动，车过很响")).await;
+        let d = step(
+            &app,
+            &c.staff,
+            dup["id"].as_str().unwrap(),
+            1,
+            json!({ "step": "reject", "reason": "duplicate", "duplicate_of": id }),
+        )
+        .await;
+        assert_eq!(d["matter"]["status"], "cancelled");
+        assert_eq!(d["timeline"][1]["detail"]["duplicate_of"], id);
+    }
+}

@@ -438,7 +438,7 @@ pub async fn timeline(
 }
 
 /// How a list of matters is narrowed. Empty vectors mean "any".
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct MatterFilter {
     pub statuses: Vec<MatterStatus>,
     pub class: Option<MatterClass>,
@@ -464,8 +464,11 @@ fn text_condition(engine: Engine, community: CommunityId, terms: &[String]) -> E
                 .map(|t| format!("\"{prefix}{t}\""))
                 .collect::<Vec<_>>()
                 .join(" AND ");
+            // The unary `+` keeps the match set from driving the plan: SQLite then walks
+            // the community's matters newest first and stops at the page's end, instead
+            // of fetching every match (thousands for a common word) and sorting them.
             Expr::cust_with_values(
-                "matters.rowid IN (SELECT rowid FROM matter_search WHERE matter_search MATCH ?)",
+                "+matters.rowid IN (SELECT rowid FROM matter_search WHERE matter_search MATCH ?)",
                 [query],
             )
         }
@@ -561,10 +564,18 @@ pub async fn list_matters(
             next: None,
         });
     };
-    let total = if with_total {
-        crate::registry::places::count_of(ex, &q, (Matters::Table, Matters::Id)).await?
-    } else {
+    let text_only = !f.terms.is_empty()
+        && *grids == GridFilter::All
+        && MatterFilter {
+            terms: Vec::new(),
+            ..f.clone()
+        } == MatterFilter::default();
+    let total = if !with_total {
         0
+    } else if text_only && ex.engine() == Engine::Sqlite {
+        fts_count(ex, community, &f.terms).await?
+    } else {
+        crate::registry::places::count_of(ex, &q, (Matters::Table, Matters::Id)).await?
     };
     if let Some(after) = page.after {
         q.and_where(Expr::col((Matters::Table, Matters::Id)).lt(after));
@@ -578,6 +589,25 @@ pub async fn list_matters(
         total,
         |r: &MatterRow| r.id,
     ))
+}
+
+/// How many of a community's matters hold every term, counted in the FTS5 index alone
+/// (terms carry the community prefix, so no join is needed). Counting through the
+/// `rowid IN (…)` join would test every matter of the community against the match set.
+async fn fts_count(ex: &mut Exec<'_>, community: CommunityId, terms: &[String]) -> Result<u64> {
+    let prefix = community_prefix(community);
+    let query = terms
+        .iter()
+        .map(|t| format!("\"{prefix}{t}\""))
+        .collect::<Vec<_>>()
+        .join(" AND ");
+    let q = Query::select()
+        .expr(Func::count(Expr::col(sea_query::Alias::new("rowid"))))
+        .from(sea_query::Alias::new("matter_search"))
+        .and_where(Expr::cust_with_values("matter_search MATCH ?", [query]))
+        .to_owned();
+    let (n,): (i64,) = ex.fetch_one(&q).await?;
+    Ok(n as u64)
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
