@@ -478,10 +478,7 @@ fn text_condition(engine: Engine, community: CommunityId, terms: &[String]) -> E
                 .map(|t| format!("{prefix}{t}"))
                 .collect::<Vec<_>>()
                 .join(" & ");
-            Expr::cust_with_values(
-                "to_tsvector('simple', matters.search_text) @@ to_tsquery('simple', $1)",
-                [query],
-            )
+            Expr::cust_with_values("matters.search_vector @@ to_tsquery('simple', $1)", [query])
         }
     }
 }
@@ -564,6 +561,9 @@ pub async fn list_matters(
             next: None,
         });
     };
+    if !f.terms.is_empty() && ex.engine() == Engine::Postgres {
+        return page_by_ids(ex, community, q, page).await;
+    }
     let text_only = !f.terms.is_empty()
         && *grids == GridFilter::All
         && MatterFilter {
@@ -583,6 +583,57 @@ pub async fn list_matters(
     q.order_by((Matters::Table, Matters::Id), Order::Desc)
         .limit(page.fetch_limit());
     let rows = ex.fetch_all(&q).await?;
+    Ok(PageOf::from_lookahead(
+        rows,
+        page,
+        total,
+        |r: &MatterRow| r.id,
+    ))
+}
+
+/// A text search on PostgreSQL: the GIN index yields the ids of every match (a bitmap
+/// scan, milliseconds even for a common word), which are counted and paged here newest
+/// first; then the page's rows are read by id. Left to itself the planner would walk the
+/// community newest first testing each row, slow whenever recent matters do not match.
+async fn page_by_ids(
+    ex: &mut Exec<'_>,
+    community: CommunityId,
+    mut q: SelectStatement,
+    page: PageRequest,
+) -> Result<PageOf<MatterRow>> {
+    q.clear_selects();
+    q.column((Matters::Table, Matters::Id));
+    let mut ids: Vec<Uuid> = ex
+        .fetch_all::<(Uuid,), _>(&q)
+        .await?
+        .into_iter()
+        .map(|(id,)| id)
+        .collect();
+    ids.sort_unstable_by(|a, b| b.cmp(a));
+    let total = ids.len() as u64;
+    let start = match page.after {
+        Some(after) => ids.partition_point(|id| *id >= after),
+        None => 0,
+    };
+    let wanted: Vec<Uuid> = ids
+        .iter()
+        .skip(start)
+        .take(page.fetch_limit() as usize)
+        .copied()
+        .collect();
+    if wanted.is_empty() {
+        return Ok(PageOf {
+            items: Vec::new(),
+            total,
+            next: None,
+        });
+    }
+    let rows_q = matter_columns()
+        .and_where(Expr::col((Matters::Table, Matters::CommunityId)).eq(community.0))
+        .and_where(Expr::col((Matters::Table, Matters::Id)).is_in(wanted))
+        .order_by((Matters::Table, Matters::Id), Order::Desc)
+        .to_owned();
+    let rows = ex.fetch_all(&rows_q).await?;
     Ok(PageOf::from_lookahead(
         rows,
         page,
