@@ -345,10 +345,7 @@ pub struct CaseRequest {
     pub parties: Vec<PartyInput>,
 }
 
-fn check_party(
-    p: PartyInput,
-    index: usize,
-) -> Result<(NewParty, Option<Phone>, Option<IdNumber>), ApiError> {
+fn check_party(p: PartyInput) -> Result<(NewParty, Option<Phone>, Option<IdNumber>), ApiError> {
     let field = "parties";
     let name = p.name.trim();
     if !(1..=40).contains(&name.chars().count()) {
@@ -391,7 +388,6 @@ fn check_party(
             message: "a birth year between 1900 and now".to_owned(),
         });
     }
-    let _ = index;
     Ok((
         NewParty {
             id: Uuid::now_v7(),
@@ -437,8 +433,8 @@ pub async fn create_case(
     let facts =
         rules::text("the facts", &body.facts).map_err(|e| ApiError::mediation("facts", e))?;
     let mut parties = Vec::new();
-    for (i, p) in body.parties.into_iter().enumerate() {
-        let (mut party, phone, id_number) = check_party(p, i)?;
+    for p in body.parties {
+        let (mut party, phone, id_number) = check_party(p)?;
         party.phone_enc = phone.map(|ph| {
             state
                 .data_key
