@@ -25,6 +25,42 @@ impl PageRequest {
     }
 }
 
+/// Which way a list runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Direction {
+    /// Oldest first (registry lists).
+    Ascending,
+    /// Newest first (matters).
+    Descending,
+}
+
+impl PageRequest {
+    /// Pages a set of matching ids in memory: sorts them in `direction`, and returns how
+    /// many there are and the ids of this page plus the look-ahead one. Used where a
+    /// search reads only the ids of its matches and then the page's rows by id.
+    pub(crate) fn slice_ids(&self, mut ids: Vec<Uuid>, direction: Direction) -> (u64, Vec<Uuid>) {
+        let start = match direction {
+            Direction::Ascending => {
+                ids.sort_unstable();
+                self.after
+                    .map_or(0, |after| ids.partition_point(|id| *id <= after))
+            }
+            Direction::Descending => {
+                ids.sort_unstable_by(|a, b| b.cmp(a));
+                self.after
+                    .map_or(0, |after| ids.partition_point(|id| *id >= after))
+            }
+        };
+        let total = ids.len() as u64;
+        let wanted = ids
+            .into_iter()
+            .skip(start)
+            .take(self.fetch_limit() as usize)
+            .collect();
+        (total, wanted)
+    }
+}
+
 /// One page of rows, the total matching the filter, and the cursor of the next page.
 #[derive(Debug, Clone)]
 pub struct PageOf<T> {
@@ -57,5 +93,38 @@ impl<T> PageOf<T> {
             total: self.total,
             next: self.next,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_page_after_the_cursor_in_either_direction() {
+        let ids: Vec<Uuid> = (0..5).map(|_| Uuid::now_v7()).collect();
+        let first = PageRequest::first(2);
+        let (total, page) = first.slice_ids(ids.clone(), Direction::Ascending);
+        assert_eq!(
+            (total, page),
+            (5, ids[0..3].to_vec()),
+            "two and the look-ahead"
+        );
+        let next = PageRequest {
+            after: Some(ids[1]),
+            limit: 2,
+        };
+        assert_eq!(
+            next.slice_ids(ids.clone(), Direction::Ascending).1,
+            ids[2..5].to_vec()
+        );
+        let newest = PageRequest {
+            after: Some(ids[3]),
+            limit: 2,
+        };
+        assert_eq!(
+            newest.slice_ids(ids.clone(), Direction::Descending).1,
+            vec![ids[2], ids[1], ids[0]]
+        );
     }
 }

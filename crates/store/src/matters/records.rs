@@ -603,24 +603,13 @@ async fn page_by_ids(
 ) -> Result<PageOf<MatterRow>> {
     q.clear_selects();
     q.column((Matters::Table, Matters::Id));
-    let mut ids: Vec<Uuid> = ex
+    let ids: Vec<Uuid> = ex
         .fetch_all::<(Uuid,), _>(&q)
         .await?
         .into_iter()
         .map(|(id,)| id)
         .collect();
-    ids.sort_unstable_by(|a, b| b.cmp(a));
-    let total = ids.len() as u64;
-    let start = match page.after {
-        Some(after) => ids.partition_point(|id| *id >= after),
-        None => 0,
-    };
-    let wanted: Vec<Uuid> = ids
-        .iter()
-        .skip(start)
-        .take(page.fetch_limit() as usize)
-        .copied()
-        .collect();
+    let (total, wanted) = page.slice_ids(ids, crate::page::Direction::Descending);
     if wanted.is_empty() {
         return Ok(PageOf {
             items: Vec::new(),

@@ -324,24 +324,13 @@ async fn page_by_ids(
 ) -> Result<PageOf<ResidentRow>> {
     q.clear_selects();
     q.column((Residents::Table, Residents::Id));
-    let mut ids: Vec<Uuid> = ex
+    let ids: Vec<Uuid> = ex
         .fetch_all::<(Uuid,), _>(&q)
         .await?
         .into_iter()
         .map(|(id,)| id)
         .collect();
-    ids.sort_unstable();
-    let total = ids.len() as u64;
-    let start = match page.after {
-        Some(after) => ids.partition_point(|id| *id <= after),
-        None => 0,
-    };
-    let wanted: Vec<Uuid> = ids
-        .iter()
-        .skip(start)
-        .take(page.fetch_limit() as usize)
-        .copied()
-        .collect();
+    let (total, wanted) = page.slice_ids(ids, crate::page::Direction::Ascending);
     if wanted.is_empty() {
         return Ok(PageOf {
             items: Vec::new(),
