@@ -14,10 +14,10 @@ use linli_domain::matters::{
     HandlerKind, MatterClass, MatterSource, MatterStatus, ReferralKind, SuperviseLevel,
 };
 use linli_domain::{BuildingId, CommunityId, GridGroupId, GridId, StaffId};
+use linli_store::PageRequest;
 use linli_store::matters::categories::{self, CategoryRow};
 use linli_store::matters::{self, MatterFilter, MatterRow};
 use linli_store::registry::{self, organisations, places, residents, staff};
-use linli_store::{PageRequest, tenancy::CommunityContext};
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -28,20 +28,10 @@ use crate::auth::{Deny, Principal};
 use crate::error::ApiError;
 use crate::i18n::Tr;
 use crate::matters::{self as service, Location, Report};
-use crate::pages::{Chrome, PageForm, SignedIn, local_time, render, render_with_status};
+use crate::pages::{
+    Chrome, PageForm, SignedIn, chrome, home_target, local_time, render, render_with_status,
+};
 use crate::state::AppState;
-
-async fn home_target(
-    state: &AppState,
-    principal: &Principal,
-) -> Result<(Target, CommunityContext), ApiError> {
-    let id = principal.default_community().ok_or(ApiError::NotFound)?;
-    community_target(state, id).await
-}
-
-fn chrome(principal: &Principal, target: &Target, community: &str, path: &str) -> Chrome {
-    Chrome::signed_in(principal, Some(target), Some(community.to_owned()), path)
-}
 
 /// A label in the page's language from a vocabulary's two labels.
 fn pick(t: &Tr, zh: &'static str, en: &'static str) -> &'static str {
@@ -906,6 +896,18 @@ async fn step_request(
     })
 }
 
+/// The matter page again, with why the form was refused shown above the steps.
+async fn refused(
+    state: &AppState,
+    principal: &Principal,
+    id: Uuid,
+    error: &ApiError,
+) -> Result<Response, ApiError> {
+    let t = Tr::new(principal.locale);
+    let page = matter_page(state, principal, id, Some(error_text(&t, error))).await?;
+    Ok(render_with_status(error.status(), &page))
+}
+
 /// Takes a step from the matter page; a refusal shows on the page, next to the steps.
 pub async fn take_step(
     State(state): State<AppState>,
@@ -931,12 +933,7 @@ pub async fn take_step(
     match result {
         Ok(_) => Ok(Redirect::to(&format!("/matters/{id}")).into_response()),
         Err(error @ (ApiError::Unavailable | ApiError::Internal(_))) => Err(error),
-        Err(error) => {
-            let t = Tr::new(principal.locale);
-            let status = error.status();
-            let page = matter_page(&state, &principal, id, Some(error_text(&t, &error))).await?;
-            Ok(render_with_status(status, &page))
-        }
+        Err(error) => refused(&state, &principal, id, &error).await,
     }
 }
 
@@ -1203,11 +1200,6 @@ pub async fn upload_photo(
         Err(error @ (ApiError::Unavailable | ApiError::Internal(_) | ApiError::NotFound)) => {
             Err(error)
         }
-        Err(error) => {
-            let t = Tr::new(principal.locale);
-            let status = error.status();
-            let page = matter_page(&state, &principal, id, Some(error_text(&t, &error))).await?;
-            Ok(render_with_status(status, &page))
-        }
+        Err(error) => refused(&state, &principal, id, &error).await,
     }
 }

@@ -213,6 +213,25 @@ impl Chrome {
     }
 }
 
+/// The community a signed-in page is about (the caller's own) and its authorization target.
+pub(crate) async fn home_target(
+    state: &AppState,
+    principal: &Principal,
+) -> Result<(Target, linli_store::tenancy::CommunityContext), ApiError> {
+    let id = principal.default_community().ok_or(ApiError::NotFound)?;
+    crate::auth::principal::community_target(state, id).await
+}
+
+/// The layout of a signed-in page in `community`.
+pub(crate) fn chrome(
+    principal: &Principal,
+    target: &Target,
+    community: &str,
+    path: &str,
+) -> Chrome {
+    Chrome::signed_in(principal, Some(target), Some(community.to_owned()), path)
+}
+
 /// A signed-in browser; anyone else is sent to the sign-in page.
 pub struct SignedIn(pub Principal);
 

@@ -21,21 +21,9 @@ use crate::auth::principal::community_target;
 use crate::auth::{Deny, Principal};
 use crate::error::ApiError;
 use crate::i18n::Tr;
-use crate::pages::{Chrome, PageForm, SignedIn, render};
+use crate::pages::{Chrome, PageForm, SignedIn, chrome, home_target, render};
 use crate::pii::Opened;
 use crate::state::AppState;
-
-async fn home_target(
-    state: &AppState,
-    principal: &Principal,
-) -> Result<(Target, linli_store::tenancy::CommunityContext), ApiError> {
-    let id = principal.default_community().ok_or(ApiError::NotFound)?;
-    community_target(state, id).await
-}
-
-fn chrome(principal: &Principal, target: &Target, community: &str, path: &str) -> Chrome {
-    Chrome::signed_in(principal, Some(target), Some(community.to_owned()), path)
-}
 
 pub struct GridCard {
     pub id: Uuid,
