@@ -15,6 +15,12 @@ use linli_store::{Db, Engine, check, tenancy};
 use linli_web::crypto::DataKey;
 use linli_web::{AppState, Settings};
 
+/// mimalloc instead of glibc's allocator: a list page allocates thousands of small strings
+/// on one thread and frees them on another; glibc spent a fifth of the server's time in
+/// malloc/free and arena consolidation under load (docs/benchmarks.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "linli",

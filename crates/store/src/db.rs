@@ -16,6 +16,7 @@ use sqlx::{
     AssertSqlSafe, FromRow, PgConnection, PgPool, Postgres, Sqlite, SqliteConnection, SqlitePool,
 };
 
+use crate::lite::Lite;
 use crate::{Result, StoreError};
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -23,6 +24,8 @@ static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migratio
 
 /// How long a request waits for a pooled connection before it is told to come back later.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+/// sqlx connections to a SQLite database (each runs on its own thread).
+const SQLITE_POOL: u32 = 8;
 /// How long SQLite waits on a competing writer before reporting "busy".
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -35,7 +38,7 @@ pub enum Engine {
 /// A pool on one engine. Cheap to clone.
 #[derive(Debug, Clone)]
 pub enum Db {
-    Sqlite(SqlitePool, WriteLock),
+    Sqlite(SqlitePool, SqliteLane),
     Postgres(PgPool),
 }
 
@@ -45,6 +48,22 @@ pub enum Db {
 /// write waits far longer than the writes ahead of it take.
 #[derive(Debug, Clone, Default)]
 pub struct WriteLock(Arc<tokio::sync::Mutex<()>>);
+
+impl WriteLock {
+    /// Waits for this process's SQLite writer slot from a plain thread (the group-commit
+    /// writer of [`Lite`]).
+    pub(crate) fn blocking_place(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.0.blocking_lock()
+    }
+}
+
+/// What a SQLite database adds to its sqlx pool: the writer queue both paths share, and
+/// the direct lane for the hot paths.
+#[derive(Debug, Clone)]
+pub struct SqliteLane {
+    lock: WriteLock,
+    lite: Lite,
+}
 
 /// Rows that decode on both engines (derive `sqlx::FromRow`).
 pub trait Record:
@@ -72,13 +91,23 @@ impl Db {
                 // for long-lived connections); without them a search by phone would walk
                 // the whole community in id order instead of using the phone index.
                 .pragma("optimize", "0x10002");
+            // Every connection opens at start-up and stays: opening one runs `PRAGMA
+            // optimize`, which may write statistics, and under a steady write load it then
+            // waited seconds for a turn at the write lock (seen in the submit benchmark).
             let pool = SqlitePoolOptions::new()
-                .max_connections(8)
-                .min_connections(1)
+                .max_connections(SQLITE_POOL)
+                .min_connections(SQLITE_POOL)
+                .idle_timeout(None)
+                .max_lifetime(None)
+                // A connection to a local file does not go stale; testing it would cost a
+                // round trip to its worker thread on every acquire.
+                .test_before_acquire(false)
                 .acquire_timeout(ACQUIRE_TIMEOUT)
-                .connect_with(options)
+                .connect_with(options.clone())
                 .await?;
-            Ok(Db::Sqlite(pool, WriteLock::default()))
+            let lock = WriteLock::default();
+            let lite = Lite::open(options.get_filename(), lock.clone())?;
+            Ok(Db::Sqlite(pool, SqliteLane { lock, lite }))
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let options =
                 PgConnectOptions::from_str(url).map_err(|_| StoreError::UnsupportedUrl)?;
@@ -90,6 +119,14 @@ impl Db {
             Ok(Db::Postgres(pool))
         } else {
             Err(StoreError::UnsupportedUrl)
+        }
+    }
+
+    /// The direct SQLite lane (see [`crate::lite`]); `None` on PostgreSQL.
+    pub fn lite(&self) -> Option<&Lite> {
+        match self {
+            Db::Sqlite(_, lane) => Some(&lane.lite),
+            Db::Postgres(_) => None,
         }
     }
 
@@ -120,8 +157,8 @@ impl Db {
     /// (`BEGIN IMMEDIATE`), so two writers queue instead of failing half-way.
     pub async fn begin(&self) -> Result<Tx> {
         Ok(match self {
-            Db::Sqlite(pool, lock) => {
-                let place = lock.0.clone().lock_owned().await;
+            Db::Sqlite(pool, lane) => {
+                let place = lane.lock.0.clone().lock_owned().await;
                 Tx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?, Some(place))
             }
             Db::Postgres(pool) => Tx::Postgres(pool.begin().await?),
@@ -193,7 +230,10 @@ impl Db {
 
     pub async fn close(&self) {
         match self {
-            Db::Sqlite(pool, _) => pool.close().await,
+            Db::Sqlite(pool, lane) => {
+                lane.lite.close();
+                pool.close().await
+            }
             Db::Postgres(pool) => pool.close().await,
         }
     }
@@ -279,7 +319,7 @@ impl Exec<'_> {
     pub async fn fetch_one<T: Record, S: SqlxBinder>(&mut self, stmt: &S) -> Result<T> {
         self.fetch_optional(stmt)
             .await?
-            .ok_or_else(|| StoreError::Database(sqlx::Error::RowNotFound))
+            .ok_or_else(|| StoreError::Database(Box::new(sqlx::Error::RowNotFound)))
     }
 
     pub async fn fetch_all<T: Record, S: SqlxBinder>(&mut self, stmt: &S) -> Result<Vec<T>> {

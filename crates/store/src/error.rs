@@ -1,20 +1,24 @@
 use thiserror::Error;
 
+/// What the engine reported, kept for logs (sqlx's or, on the direct SQLite lane,
+/// rusqlite's error).
+pub type Cause = Box<dyn std::error::Error + Send + Sync>;
+
 /// Storage failures, sorted by what the caller can do about them.
 #[derive(Debug, Error)]
 pub enum StoreError {
     /// The database cannot be reached right now (down, restarting, pool exhausted, locked).
     /// Callers answer 503 with `Retry-After`; the pool reconnects by itself.
     #[error("the database is unavailable")]
-    Unavailable(#[source] sqlx::Error),
+    Unavailable(#[source] Cause),
     /// A unique key already holds this value.
     #[error("a record with the same key already exists")]
-    Conflict(#[source] sqlx::Error),
+    Conflict(#[source] Cause),
     /// A row refers to something that does not exist.
     #[error("a referenced record does not exist")]
-    ForeignKey(#[source] sqlx::Error),
+    ForeignKey(#[source] Cause),
     #[error("database error")]
-    Database(#[source] sqlx::Error),
+    Database(#[source] Cause),
     #[error("migration failed")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     /// Stored data that our own code could not have written (a corrupt or tampered row).
@@ -29,14 +33,14 @@ impl From<sqlx::Error> for StoreError {
         use sqlx::Error as E;
         match &error {
             E::PoolTimedOut | E::PoolClosed | E::Io(_) | E::Tls(_) | E::WorkerCrashed => {
-                StoreError::Unavailable(error)
+                StoreError::Unavailable(Box::new(error))
             }
             E::Database(db) => {
                 if db.is_unique_violation() {
-                    return StoreError::Conflict(error);
+                    return StoreError::Conflict(Box::new(error));
                 }
                 if db.is_foreign_key_violation() {
-                    return StoreError::ForeignKey(error);
+                    return StoreError::ForeignKey(Box::new(error));
                 }
                 let code = db.code().unwrap_or_default();
                 // SQLite reports extended codes (e.g. 517 = BUSY_SNAPSHOT): the primary code
@@ -51,12 +55,12 @@ impl From<sqlx::Error> for StoreError {
                     || code.starts_with("57P")
                     || matches!(sqlite_primary, Some(5 | 6))
                 {
-                    StoreError::Unavailable(error)
+                    StoreError::Unavailable(Box::new(error))
                 } else {
-                    StoreError::Database(error)
+                    StoreError::Database(Box::new(error))
                 }
             }
-            _ => StoreError::Database(error),
+            _ => StoreError::Database(Box::new(error)),
         }
     }
 }

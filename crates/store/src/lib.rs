@@ -12,6 +12,7 @@ pub mod check;
 pub mod db;
 pub mod error;
 pub mod jobs;
+pub mod lite;
 pub mod matters;
 pub mod mediation;
 pub mod outbox;

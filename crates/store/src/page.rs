@@ -70,6 +70,15 @@ pub struct PageOf<T> {
 }
 
 impl<T> PageOf<T> {
+    /// No rows (a filter that leaves nothing to see).
+    pub fn empty() -> PageOf<T> {
+        PageOf {
+            items: Vec::new(),
+            total: 0,
+            next: None,
+        }
+    }
+
     /// Trims the look-ahead row and derives the next cursor from the last kept row.
     pub(crate) fn from_lookahead(
         mut rows: Vec<T>,

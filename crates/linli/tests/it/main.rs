@@ -6,6 +6,7 @@ mod browser;
 mod cli;
 mod contract;
 mod http_auth;
+mod lite;
 mod matrix;
 mod matters;
 mod mediation;

@@ -205,6 +205,45 @@ pub async fn find_resident_by_account(
     ex.fetch_optional(&q).await
 }
 
+/// Who a report comes from, as a matter records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
+pub struct Reporter {
+    pub id: Uuid,
+    pub grid_id: Option<Uuid>,
+    pub account_id: Option<Uuid>,
+}
+
+/// The resident record of the account in this community, if it has one: on a connection
+/// of its own (on SQLite, the direct lane), for the busiest write there is, a report.
+pub async fn find_reporter(
+    db: &crate::Db,
+    community: CommunityId,
+    account: AccountId,
+) -> Result<Option<Reporter>> {
+    let q = Query::select()
+        .columns([Residents::Id, Residents::GridId, Residents::AccountId])
+        .from(Residents::Table)
+        .and_where(Expr::col(Residents::CommunityId).eq(community.0))
+        .and_where(Expr::col(Residents::AccountId).eq(account.0))
+        .to_owned();
+    let Some(lite) = db.lite() else {
+        let mut conn = db.acquire().await?;
+        return conn.exec().fetch_optional(&q).await;
+    };
+    lite.read(move |conn| {
+        let rows = crate::lite::fetch_all(conn, &q, |r| {
+            use crate::lite::decode::{opt_uuid, uuid};
+            Ok(Reporter {
+                id: uuid(r, 0)?,
+                grid_id: opt_uuid(r, 1)?,
+                account_id: opt_uuid(r, 2)?,
+            })
+        })?;
+        Ok(rows.into_iter().next())
+    })
+    .await
+}
+
 /// How a list of residents is narrowed.
 #[derive(Debug, Clone, Default)]
 pub struct ResidentFilter {

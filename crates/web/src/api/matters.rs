@@ -424,9 +424,8 @@ pub async fn list_matters(
         .authorize(&state, Action::ReadMatters, &target, Deny::AsForbidden)
         .await?;
     let filter = filter_of(&state, CommunityId(id), &ctx.time_zone, &query).await?;
-    let mut conn = state.db.acquire().await?;
-    let rows = matters::list_matters(
-        &mut conn.exec(),
+    let rows = matters::list_matters_pooled(
+        &state.db,
         CommunityId(id),
         &grids,
         &filter,
@@ -464,9 +463,8 @@ pub async fn my_matters(
         reporter: Some(principal.account_id),
         ..MatterFilter::default()
     };
-    let mut conn = state.db.acquire().await?;
-    let rows = matters::list_matters(
-        &mut conn.exec(),
+    let rows = matters::list_matters_pooled(
+        &state.db,
         community,
         &linli_domain::auth::GridFilter::All,
         &filter,

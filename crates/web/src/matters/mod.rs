@@ -17,8 +17,9 @@ use linli_store::matters::calendar::work_calendar;
 use linli_store::matters::categories::{self, CategoryRow};
 use linli_store::matters::inbox::{self, NewNotification};
 use linli_store::matters::{self, MatterChange, MatterRow, NewEvent, NewMatter};
+use linli_store::registry::residents::Reporter;
 use linli_store::registry::{self, organisations, places, residents, staff};
-use linli_store::{Exec, audit, auth as store_auth};
+use linli_store::{Exec, StoreError, audit, auth as store_auth};
 use uuid::Uuid;
 
 use crate::api::registry::record_target;
@@ -163,14 +164,14 @@ fn outside_community() -> ApiError {
 
 /// The grid and building a location falls in.
 async fn place_of(
-    ex: &mut Exec<'_>,
+    db: &linli_store::Db,
     community: CommunityId,
     location: &Location,
     fallback_grid: Option<Uuid>,
 ) -> Result<(Option<Uuid>, Option<Uuid>), ApiError> {
     match location {
         Location::Building(id) => {
-            let b = places::find_building(ex, *id)
+            let b = places::find_building(&mut db.acquire().await?.exec(), *id)
                 .await?
                 .filter(|b| b.community_id == community.0)
                 .ok_or(ApiError::Rule {
@@ -187,7 +188,9 @@ async fn place_of(
             if !(-90.0..=90.0).contains(latitude) || !(-180.0..=180.0).contains(longitude) {
                 return Err(outside_community());
             }
-            let grids = registry::list_grids(ex, community, &GridFilter::All).await?;
+            let grids =
+                registry::list_grids(&mut db.acquire().await?.exec(), community, &GridFilter::All)
+                    .await?;
             let inside = grids.iter().find(|g| {
                 g.boundary
                     .as_deref()
@@ -236,31 +239,33 @@ pub async fn report(
     }
     // Cached reference data first: nothing below holds two pool connections at once.
     let category = reportable_category(state, r.community, r.category_id).await?;
-    let mut conn = state.db.acquire().await?;
-    let mut ex = conn.exec();
-    let (reporter_resident, reporter_account) = if on_behalf {
+    let (reporter, reporter_account) = if on_behalf {
         let resident = match r.on_behalf_of {
-            Some(id) => Some(
-                residents::find_resident(&mut ex, id)
+            Some(id) => {
+                let mut conn = state.db.acquire().await?;
+                let row = residents::find_resident(&mut conn.exec(), id)
                     .await?
                     .filter(|row| row.community_id == r.community.0)
                     .ok_or(ApiError::Rule {
                         field: "on_behalf_of",
                         code: "unknown_resident",
                         message: "no such resident in this community".to_owned(),
-                    })?,
-            ),
+                    })?;
+                Some(Reporter {
+                    id: row.id,
+                    grid_id: row.grid_id,
+                    account_id: row.account_id,
+                })
+            }
             None => None,
         };
         (resident, None)
     } else {
-        let own =
-            residents::find_resident_by_account(&mut ex, r.community, principal.account_id).await?;
+        let own = residents::find_reporter(&state.db, r.community, principal.account_id).await?;
         (own, Some(principal.account_id))
     };
-    let fallback = reporter_resident.as_ref().and_then(|res| res.grid_id);
-    let (grid, building) = place_of(&mut ex, r.community, &r.location, fallback).await?;
-    drop(conn);
+    let fallback = reporter.and_then(|res| res.grid_id);
+    let (grid, building) = place_of(&state.db, r.community, &r.location, fallback).await?;
     if on_behalf {
         let grid_target = Target {
             grid_id: Some(GridId(grid.unwrap_or(Uuid::nil()))),
@@ -275,7 +280,6 @@ pub async fn report(
             )
             .await?;
     }
-    let id = Uuid::now_v7();
     let (latitude, longitude) = match r.location {
         Location::Point {
             latitude,
@@ -293,9 +297,9 @@ pub async fn report(
         )?),
         _ => None,
     };
-    let new = NewMatter {
-        id,
-        number: matter_number(id, crate::pages::local_today(&ctx.time_zone)),
+    let mut new = NewMatter {
+        id: Uuid::nil(),
+        number: String::new(),
         category_id: category.id,
         grid_id: grid.map(GridId),
         building_id: building,
@@ -303,33 +307,35 @@ pub async fn report(
         description,
         source: r.source.as_str(),
         proposed_class: r.proposed_class,
-        reporter_resident_id: reporter_resident.as_ref().map(|res| res.id),
-        reporter_account_id: reporter_account.or_else(|| {
-            reporter_resident
-                .as_ref()
-                .and_then(|res| res.account_id.map(AccountId))
-        }),
+        reporter_resident_id: reporter.map(|res| res.id),
+        reporter_account_id: reporter_account
+            .or_else(|| reporter.and_then(|res| res.account_id.map(AccountId))),
         recorded_by: on_behalf.then_some(principal.account_id),
-        contact_enc: r
-            .contact
-            .as_deref()
-            .map(|c| state.data_key.seal(&contact_purpose(id), c.as_bytes())),
+        contact_enc: None,
         place,
         latitude,
         longitude,
     };
-    let now = Utc::now();
-    let mut tx = state.db.begin().await?;
-    matters::insert_matter(
-        &mut tx.exec(),
-        r.community,
-        &new,
-        Some(principal.account_id),
-        now,
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(MatterRow::reported(r.community, &new, now))
+    // A number holds 30 random bits of the id: a busy day may draw one twice, so a taken
+    // number means "draw again", never an error for the resident.
+    let mut attempts_left = 3;
+    loop {
+        let id = Uuid::now_v7();
+        new.id = id;
+        new.number = matter_number(id, crate::pages::local_today(&ctx.time_zone));
+        new.contact_enc = r
+            .contact
+            .as_deref()
+            .map(|c| state.data_key.seal(&contact_purpose(id), c.as_bytes()));
+        let now = Utc::now();
+        let row = MatterRow::reported(r.community, &new, now);
+        let actor = Some(principal.account_id);
+        match matters::report_matter(&state.db, r.community, new.clone(), actor, now).await {
+            Ok(()) => return Ok(row),
+            Err(StoreError::Conflict(_)) if attempts_left > 0 => attempts_left -= 1,
+            Err(e) => return Err(e.into()),
+        }
+    }
 }
 
 /// What the caller may do with one matter: read it, and in which capacities act.

@@ -1,0 +1,167 @@
+//! The direct SQLite lane (`linli_store::lite`): what it writes reads back through sqlx
+//! unchanged, its lists and searches match sqlx's page for page, and a group commit keeps
+//! each write's outcome its own.
+
+use chrono::Utc;
+use linli_domain::auth::GridFilter;
+use linli_domain::matters::search::query_terms;
+use linli_domain::matters::{MatterStatus, SuperviseLevel};
+use linli_store::matters::{self, MatterFilter, MatterRow, NewMatter};
+use linli_store::{PageRequest, StoreError};
+use uuid::Uuid;
+
+use crate::support::{SeedCommunity, TestDb, seed_world};
+
+fn new_matter(c: &SeedCommunity, i: usize, description: &str) -> NewMatter {
+    let id = Uuid::now_v7();
+    NewMatter {
+        id,
+        number: format!("LANE-{i:04}"),
+        category_id: c.category,
+        grid_id: Some(c.grids[i % 2]),
+        building_id: Some(c.buildings[i % 2].0),
+        title: format!("第{i}件"),
+        description: description.to_owned(),
+        source: "resident_app",
+        proposed_class: None,
+        reporter_resident_id: Some(c.residents[i % 2].0),
+        reporter_account_id: None,
+        recorded_by: None,
+        contact_enc: Some(vec![1, 2, 3, i as u8]),
+        place: i.is_multiple_of(3).then(|| "小区东门".to_owned()),
+        latitude: i.is_multiple_of(4).then_some(22.7 + i as f64 / 1000.0),
+        longitude: i.is_multiple_of(4).then_some(114.3),
+    }
+}
+
+#[tokio::test]
+async fn the_direct_sqlite_lane_agrees_with_sqlx_and_commits_in_groups() {
+    let t = TestDb::sqlite().await;
+    let world = seed_world(&t.db).await;
+    let c = &world.a;
+    let now = Utc::now();
+
+    // Forty reports at once: they share group commits, and every one is stored.
+    let texts = ["电梯门关不上，困过人", "楼道灯坏了", "垃圾桶满了没人清运"];
+    let news: Vec<NewMatter> = (0..40)
+        .map(|i| new_matter(c, i, texts[i % texts.len()]))
+        .collect();
+    let mut writes = tokio::task::JoinSet::new();
+    for m in news.iter().cloned() {
+        let (db, community) = (t.db.clone(), c.id);
+        writes.spawn(async move { matters::report_matter(&db, community, m, None, now).await });
+    }
+    while let Some(outcome) = writes.join_next().await {
+        outcome.unwrap().expect("every report is stored");
+    }
+
+    // In one batch, a report reusing a taken number fails alone, as a conflict.
+    let mut taken = new_matter(c, 99, "重复编号的事项");
+    taken.number = news[0].number.clone();
+    let fresh = new_matter(c, 100, "编号没有重复的事项");
+    let (refused, stored) = tokio::join!(
+        matters::report_matter(&t.db, c.id, taken.clone(), None, now),
+        matters::report_matter(&t.db, c.id, fresh.clone(), None, now),
+    );
+    assert!(
+        matches!(refused, Err(StoreError::Conflict(_))),
+        "{refused:?}"
+    );
+    stored.expect("the other write of the batch stands");
+
+    // Read back through sqlx: every column as the lane wrote it.
+    let mut conn = t.db.acquire().await.unwrap();
+    for m in news.iter().chain([&fresh]) {
+        let read = matters::find_matter(&mut conn.exec(), m.id)
+            .await
+            .unwrap()
+            .expect("stored");
+        let written = MatterRow::reported(c.id, m, now);
+        assert_eq!(format!("{read:?}"), format!("{written:?}"));
+    }
+    assert!(
+        matters::find_matter(&mut conn.exec(), taken.id)
+            .await
+            .unwrap()
+            .is_none(),
+        "nothing of the refused write remains"
+    );
+    let timeline = matters::timeline(&mut conn.exec(), c.id, fresh.id)
+        .await
+        .unwrap();
+    assert_eq!(timeline.len(), 1, "the report's timeline entry");
+
+    // Lists and searches: the lane's pages equal sqlx's, page after page.
+    let filters = [
+        MatterFilter::default(),
+        MatterFilter {
+            statuses: vec![MatterStatus::Reported],
+            ..MatterFilter::default()
+        },
+        MatterFilter {
+            grid: Some(c.grids[0]),
+            statuses: vec![MatterStatus::Reported, MatterStatus::InProgress],
+            ..MatterFilter::default()
+        },
+        MatterFilter {
+            terms: query_terms("电梯"),
+            ..MatterFilter::default()
+        },
+        MatterFilter {
+            terms: query_terms("灯"),
+            grid: Some(c.grids[1]),
+            ..MatterFilter::default()
+        },
+        MatterFilter {
+            supervise_levels: vec![SuperviseLevel::Red],
+            ..MatterFilter::default()
+        },
+    ];
+    let scopes = [GridFilter::All, GridFilter::Only(vec![c.grids[1]])];
+    for filter in &filters {
+        for grids in &scopes {
+            let mut after = None;
+            let mut pages = 0;
+            loop {
+                let page = PageRequest { after, limit: 7 };
+                let first = after.is_none();
+                let lane = matters::list_matters_pooled(&t.db, c.id, grids, filter, page, first)
+                    .await
+                    .unwrap();
+                let sqlx =
+                    matters::list_matters(&mut conn.exec(), c.id, grids, filter, page, first)
+                        .await
+                        .unwrap();
+                assert_eq!(
+                    format!("{:?}", (&lane.items, lane.total, lane.next)),
+                    format!("{:?}", (&sqlx.items, sqlx.total, sqlx.next)),
+                    "{filter:?} {grids:?} after {after:?}"
+                );
+                let ids: Vec<Uuid> = lane.items.iter().map(|r| r.id).collect();
+                let mut newest_first = ids.clone();
+                newest_first.sort_by(|a, b| b.cmp(a));
+                assert_eq!(ids, newest_first);
+                pages += 1;
+                match lane.next {
+                    Some(next) => after = Some(next),
+                    None => break,
+                }
+            }
+            assert!(pages >= 1);
+        }
+    }
+    let lifts = matters::list_matters_pooled(
+        &t.db,
+        c.id,
+        &GridFilter::All,
+        &filters[3],
+        PageRequest::first(50),
+        true,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        lifts.total, 14,
+        "every third of the forty reports is about the lift"
+    );
+}
