@@ -1030,3 +1030,52 @@ async fn a_community_admin_cannot_disable_the_auditor() {
         204
     );
 }
+
+/// A session's idle expiry slides forward once a minute, a write. While a long write holds
+/// SQLite's lock (a large import), requests must not wait for that write: they used to,
+/// and held pool connections until reads had none left.
+#[tokio::test]
+async fn requests_do_not_wait_for_the_session_touch_behind_a_long_write() {
+    let t = TestDb::sqlite().await;
+    let world = seed_world(&t.db).await;
+    let app = TestApp::spawn(&t.db).await;
+    let token = app.token(world.username(Role::CommunityAdmin)).await;
+    let linli_store::Db::Sqlite(pool, _) = &t.db else {
+        unreachable!("a SQLite test database")
+    };
+    let stale = (chrono::Utc::now() - chrono::Duration::minutes(5)).to_rfc3339();
+    sqlx::query("UPDATE sessions SET last_seen_at = ?")
+        .bind(&stale)
+        .execute(pool)
+        .await
+        .unwrap();
+    tokio::time::sleep(Settings::default().session_cache + std::time::Duration::from_millis(50))
+        .await;
+
+    // Hold the write lock the way an import does, then ask who we are.
+    let long_write = t.db.begin().await.unwrap();
+    let me = tokio::time::timeout(
+        std::time::Duration::from_secs(3),
+        app.get("/api/v1/me", &token),
+    )
+    .await
+    .expect("answered while the write lock is held (SQLite's busy timeout is 5 s)");
+    assert_eq!(me.status(), 200);
+    drop(long_write);
+
+    // The touch lands once the lock is free.
+    let mut touched = false;
+    for _ in 0..100 {
+        let (seen,): (String,) =
+            sqlx::query_as("SELECT last_seen_at FROM sessions ORDER BY last_seen_at DESC")
+                .fetch_one(pool)
+                .await
+                .unwrap();
+        if seen != stale {
+            touched = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(touched, "the session's expiry slid forward after the write");
+}

@@ -125,6 +125,28 @@ fn session_is_live(row: &sessions::SessionRow, kind: SessionKind, now: DateTime<
         && now - row.created_at < kind.absolute_lifetime()
 }
 
+/// Slides a session's idle expiry forward without making the request wait for it. The
+/// touch is a write: on SQLite it queues behind any long write transaction (a 100,000-row
+/// import holds the lock for seconds), and when requests waited for it they held pool
+/// connections until reads had none left (search p99 1.3 s during an import). One touch per
+/// session at a time; if it fails, the session simply keeps its earlier expiry.
+fn touch_in_background(state: &AppState, hash: &[u8], now: DateTime<Utc>, expires: DateTime<Utc>) {
+    if !state.sessions.start_touch(hash) {
+        return;
+    }
+    let (state, hash) = (state.clone(), hash.to_vec());
+    tokio::spawn(async move {
+        let touched = match state.db.acquire().await {
+            Ok(mut conn) => sessions::touch_session(&mut conn.exec(), &hash, now, expires).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = touched {
+            tracing::warn!(error = %e, "could not slide a session's expiry; it keeps the old one");
+        }
+        state.sessions.end_touch(&hash);
+    });
+}
+
 impl Principal {
     /// Resolves a presented secret to a principal, or says why not.
     pub async fn from_token(
@@ -158,8 +180,7 @@ impl Principal {
             if now - row.last_seen_at > Duration::minutes(1) {
                 let expires =
                     (now + kind.idle_timeout()).min(row.created_at + kind.absolute_lifetime());
-                let mut conn = state.db.acquire().await?;
-                sessions::touch_session(&mut conn.exec(), &hash, now, expires).await?;
+                touch_in_background(state, &hash, now, expires);
                 row.last_seen_at = now;
                 row.expires_at = expires;
             }

@@ -35,6 +35,8 @@ pub struct SessionCache {
     /// Bumped by every invalidation. A lookup that started before an invalidation must not
     /// put what it read back into the cache: the read may predate the revocation.
     epoch: AtomicU64,
+    /// Sessions whose expiry is being slid forward right now (see [`SessionCache::start_touch`]).
+    touching: Mutex<std::collections::HashSet<Vec<u8>>>,
 }
 
 impl SessionCache {
@@ -43,6 +45,7 @@ impl SessionCache {
             ttl,
             entries: Mutex::new(HashMap::new()),
             epoch: AtomicU64::new(0),
+            touching: Mutex::new(std::collections::HashSet::new()),
         }
     }
 
@@ -60,6 +63,18 @@ impl SessionCache {
         let entries = self.entries();
         let entry = entries.get(token_hash)?;
         (entry.loaded.elapsed() < self.ttl).then(|| (entry.session.clone(), entry.grants.clone()))
+    }
+
+    /// Claims the one background touch of a session: `false` if one is already under way
+    /// (it may be waiting behind a long write, such as a large import).
+    pub fn start_touch(&self, token_hash: &[u8]) -> bool {
+        let mut touching = self.touching.lock().unwrap_or_else(|p| p.into_inner());
+        touching.insert(token_hash.to_vec())
+    }
+
+    pub fn end_touch(&self, token_hash: &[u8]) {
+        let mut touching = self.touching.lock().unwrap_or_else(|p| p.into_inner());
+        touching.remove(token_hash);
     }
 
     /// Read before looking a session up in the database; pass it to [`SessionCache::put`].
