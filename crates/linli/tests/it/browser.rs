@@ -3,6 +3,7 @@
 //! sign out. Screenshots at phone and desktop sizes go to target/screenshots/.
 
 use std::net::TcpListener as StdListener;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -12,10 +13,18 @@ use linli_domain::auth::Role;
 
 use crate::support::{TestApp, TestDb, skip_or_fail};
 
+/// chromedriver in a process group of its own. Each test ends its browser session
+/// (`client.close()`), which quits Chromium; if a test fails before that, dropping the
+/// driver kills the whole group, Chromium included, instead of leaving it running.
 struct Driver(Child);
 
 impl Drop for Driver {
     fn drop(&mut self) {
+        let group = format!("-{}", self.0.id());
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &group])
+            .stderr(Stdio::null())
+            .status();
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
@@ -50,6 +59,7 @@ async fn start_browser() -> Option<(Driver, Client)> {
         .port();
     let driver = Driver(
         Command::new(chromedriver)
+            .process_group(0)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -427,6 +437,7 @@ async fn grid_worker_walks_grid_building_household_resident_and_is_refused_anoth
     client.goto(&app.url("/directory")).await.unwrap();
     assert!(client.source().await.unwrap().contains("刘芳"));
     shot(&client, "directory-desktop").await;
+    client.close().await.unwrap();
 }
 
 #[tokio::test]
@@ -482,6 +493,7 @@ async fn staff_check_a_spreadsheet_and_read_each_problem_in_chinese() {
         "{report}"
     );
     shot(&client, "import-report-desktop").await;
+    client.close().await.unwrap();
 }
 
 /// Signs out whoever is signed in (a fresh cookie jar) and signs in as `username`.
