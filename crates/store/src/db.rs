@@ -17,6 +17,7 @@ use sqlx::{
 };
 
 use crate::lite::Lite;
+use crate::pg_group::PgGroup;
 use crate::{Result, StoreError};
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -39,7 +40,7 @@ pub enum Engine {
 #[derive(Debug, Clone)]
 pub enum Db {
     Sqlite(SqlitePool, SqliteLane),
-    Postgres(PgPool),
+    Postgres(PgPool, std::sync::Arc<PgGroup>),
 }
 
 /// Serialises this process's SQLite write transactions in a fair queue. SQLite admits one
@@ -116,9 +117,19 @@ impl Db {
                 .acquire_timeout(ACQUIRE_TIMEOUT)
                 .connect_with(options)
                 .await?;
-            Ok(Db::Postgres(pool))
+            let group = std::sync::Arc::new(PgGroup::start(pool.clone()));
+            Ok(Db::Postgres(pool, group))
         } else {
             Err(StoreError::UnsupportedUrl)
+        }
+    }
+
+    /// The group-commit writer on PostgreSQL (see [`crate::pg_group`]); `None` on SQLite,
+    /// whose lane has its own.
+    pub fn pg_group(&self) -> Option<&PgGroup> {
+        match self {
+            Db::Postgres(_, group) => Some(group),
+            Db::Sqlite(..) => None,
         }
     }
 
@@ -126,14 +137,14 @@ impl Db {
     pub fn lite(&self) -> Option<&Lite> {
         match self {
             Db::Sqlite(_, lane) => Some(&lane.lite),
-            Db::Postgres(_) => None,
+            Db::Postgres(..) => None,
         }
     }
 
     pub fn engine(&self) -> Engine {
         match self {
             Db::Sqlite(..) => Engine::Sqlite,
-            Db::Postgres(_) => Engine::Postgres,
+            Db::Postgres(..) => Engine::Postgres,
         }
     }
 
@@ -141,7 +152,7 @@ impl Db {
     pub async fn migrate(&self) -> Result<()> {
         match self {
             Db::Sqlite(pool, _) => SQLITE_MIGRATIONS.run(pool).await?,
-            Db::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await?,
+            Db::Postgres(pool, _) => POSTGRES_MIGRATIONS.run(pool).await?,
         }
         Ok(())
     }
@@ -149,7 +160,7 @@ impl Db {
     pub async fn acquire(&self) -> Result<Conn> {
         Ok(match self {
             Db::Sqlite(pool, _) => Conn::Sqlite(pool.acquire().await?),
-            Db::Postgres(pool) => Conn::Postgres(pool.acquire().await?),
+            Db::Postgres(pool, _) => Conn::Postgres(pool.acquire().await?),
         })
     }
 
@@ -161,7 +172,7 @@ impl Db {
                 let place = lane.lock.0.clone().lock_owned().await;
                 Tx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?, Some(place))
             }
-            Db::Postgres(pool) => Tx::Postgres(pool.begin().await?),
+            Db::Postgres(pool, _) => Tx::Postgres(pool.begin().await?),
         })
     }
 
@@ -170,7 +181,7 @@ impl Db {
     pub async fn begin_snapshot(&self) -> Result<Tx> {
         Ok(match self {
             Db::Sqlite(pool, _) => Tx::Sqlite(pool.begin_with("BEGIN").await?, None),
-            Db::Postgres(pool) => Tx::Postgres(
+            Db::Postgres(pool, _) => Tx::Postgres(
                 pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
                     .await?,
             ),
@@ -234,7 +245,10 @@ impl Db {
                 lane.lite.close();
                 pool.close().await
             }
-            Db::Postgres(pool) => pool.close().await,
+            Db::Postgres(pool, group) => {
+                group.close();
+                pool.close().await
+            }
         }
     }
 }

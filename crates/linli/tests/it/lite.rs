@@ -1,6 +1,6 @@
-//! The direct SQLite lane (`linli_store::lite`): what it writes reads back through sqlx
-//! unchanged, its lists and searches match sqlx's page for page, and a group commit keeps
-//! each write's outcome its own.
+//! Group commit on both engines, and the direct SQLite lane (`linli_store::lite`): what
+//! the lane writes reads back through sqlx unchanged, its lists and searches match sqlx's
+//! page for page, and a write that fails in a batch fails alone.
 
 use chrono::Utc;
 use linli_domain::auth::GridFilter;
@@ -164,4 +164,69 @@ async fn the_direct_sqlite_lane_agrees_with_sqlx_and_commits_in_groups() {
         lifts.total, 14,
         "every third of the forty reports is about the lift"
     );
+}
+
+/// Both engines commit reports in groups (the SQLite lane's writer, PostgreSQL's
+/// `PgGroup`): concurrent reports are all stored, and one that fails in a batch fails
+/// alone, leaving nothing behind.
+#[tokio::test]
+async fn reports_commit_in_groups_and_fail_alone_on_both_engines() {
+    for t in TestDb::all().await {
+        let world = seed_world(&t.db).await;
+        let c = &world.a;
+        let now = Utc::now();
+        let news: Vec<NewMatter> = (0..30).map(|i| new_matter(c, i, "楼道灯坏了")).collect();
+        let mut taken = new_matter(c, 99, "重复编号的事项");
+        taken.number = news[0].number.clone();
+        matters::report_matter(&t.db, c.id, news[0].clone(), None, now)
+            .await
+            .unwrap();
+        let mut writes = tokio::task::JoinSet::new();
+        for m in news[1..].iter().cloned().chain([taken.clone()]) {
+            let (db, community) = (t.db.clone(), c.id);
+            writes.spawn(async move {
+                let id = m.id;
+                (
+                    id,
+                    matters::report_matter(&db, community, m, None, now).await,
+                )
+            });
+        }
+        while let Some(joined) = writes.join_next().await {
+            let (id, outcome) = joined.unwrap();
+            if id == taken.id {
+                assert!(
+                    matches!(outcome, Err(StoreError::Conflict(_))),
+                    "{} {outcome:?}",
+                    t.engine
+                );
+            } else {
+                outcome.unwrap_or_else(|e| panic!("{} {e:?}", t.engine));
+            }
+        }
+        let mut conn = t.db.acquire().await.unwrap();
+        for m in &news {
+            assert!(
+                matters::find_matter(&mut conn.exec(), m.id)
+                    .await
+                    .unwrap()
+                    .is_some(),
+                "{}",
+                t.engine
+            );
+        }
+        assert!(
+            matters::find_matter(&mut conn.exec(), taken.id)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            matters::timeline(&mut conn.exec(), c.id, taken.id)
+                .await
+                .unwrap()
+                .is_empty(),
+            "no timeline entry of the refused report"
+        );
+    }
 }
