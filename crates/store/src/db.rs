@@ -17,7 +17,6 @@ use sqlx::{
 };
 
 use crate::lite::Lite;
-use crate::pg_group::PgGroup;
 use crate::{Result, StoreError};
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -40,7 +39,7 @@ pub enum Engine {
 #[derive(Debug, Clone)]
 pub enum Db {
     Sqlite(SqlitePool, SqliteLane),
-    Postgres(PgPool, std::sync::Arc<PgGroup>),
+    Postgres(PgPool),
 }
 
 /// Serialises this process's SQLite write transactions in a fair queue. SQLite admits one
@@ -117,19 +116,9 @@ impl Db {
                 .acquire_timeout(ACQUIRE_TIMEOUT)
                 .connect_with(options)
                 .await?;
-            let group = std::sync::Arc::new(PgGroup::start(pool.clone()));
-            Ok(Db::Postgres(pool, group))
+            Ok(Db::Postgres(pool))
         } else {
             Err(StoreError::UnsupportedUrl)
-        }
-    }
-
-    /// The group-commit writer on PostgreSQL (see [`crate::pg_group`]); `None` on SQLite,
-    /// whose lane has its own.
-    pub fn pg_group(&self) -> Option<&PgGroup> {
-        match self {
-            Db::Postgres(_, group) => Some(group),
-            Db::Sqlite(..) => None,
         }
     }
 
@@ -137,14 +126,14 @@ impl Db {
     pub fn lite(&self) -> Option<&Lite> {
         match self {
             Db::Sqlite(_, lane) => Some(&lane.lite),
-            Db::Postgres(..) => None,
+            Db::Postgres(_) => None,
         }
     }
 
     pub fn engine(&self) -> Engine {
         match self {
             Db::Sqlite(..) => Engine::Sqlite,
-            Db::Postgres(..) => Engine::Postgres,
+            Db::Postgres(_) => Engine::Postgres,
         }
     }
 
@@ -152,7 +141,7 @@ impl Db {
     pub async fn migrate(&self) -> Result<()> {
         match self {
             Db::Sqlite(pool, _) => SQLITE_MIGRATIONS.run(pool).await?,
-            Db::Postgres(pool, _) => POSTGRES_MIGRATIONS.run(pool).await?,
+            Db::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await?,
         }
         Ok(())
     }
@@ -160,7 +149,7 @@ impl Db {
     pub async fn acquire(&self) -> Result<Conn> {
         Ok(match self {
             Db::Sqlite(pool, _) => Conn::Sqlite(pool.acquire().await?),
-            Db::Postgres(pool, _) => Conn::Postgres(pool.acquire().await?),
+            Db::Postgres(pool) => Conn::Postgres(pool.acquire().await?),
         })
     }
 
@@ -172,7 +161,7 @@ impl Db {
                 let place = lane.lock.0.clone().lock_owned().await;
                 Tx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?, Some(place))
             }
-            Db::Postgres(pool, _) => Tx::Postgres(pool.begin().await?),
+            Db::Postgres(pool) => Tx::Postgres(pool.begin().await?),
         })
     }
 
@@ -181,7 +170,7 @@ impl Db {
     pub async fn begin_snapshot(&self) -> Result<Tx> {
         Ok(match self {
             Db::Sqlite(pool, _) => Tx::Sqlite(pool.begin_with("BEGIN").await?, None),
-            Db::Postgres(pool, _) => Tx::Postgres(
+            Db::Postgres(pool) => Tx::Postgres(
                 pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
                     .await?,
             ),
@@ -245,10 +234,7 @@ impl Db {
                 lane.lite.close();
                 pool.close().await
             }
-            Db::Postgres(pool, group) => {
-                group.close();
-                pool.close().await
-            }
+            Db::Postgres(pool) => pool.close().await,
         }
     }
 }

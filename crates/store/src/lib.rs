@@ -17,7 +17,6 @@ pub mod matters;
 pub mod mediation;
 pub mod outbox;
 pub mod page;
-pub mod pg_group;
 pub mod registry;
 mod schema;
 pub mod sessions;

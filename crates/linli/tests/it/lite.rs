@@ -1,6 +1,6 @@
-//! Group commit on both engines, and the direct SQLite lane (`linli_store::lite`): what
-//! the lane writes reads back through sqlx unchanged, its lists and searches match sqlx's
-//! page for page, and a write that fails in a batch fails alone.
+//! Concurrent reports on both engines, and the direct SQLite lane (`linli_store::lite`):
+//! what the lane writes reads back through sqlx unchanged, its lists and searches match
+//! sqlx's page for page, and a write that fails in a group commit fails alone.
 
 use chrono::Utc;
 use linli_domain::auth::GridFilter;
@@ -166,9 +166,9 @@ async fn the_direct_sqlite_lane_agrees_with_sqlx_and_commits_in_groups() {
     );
 }
 
-/// Both engines commit reports in groups (the SQLite lane's writer, PostgreSQL's
-/// `PgGroup`): concurrent reports are all stored, and one that fails in a batch fails
-/// alone, leaving nothing behind.
+/// Concurrent reports on both engines (a group commit on SQLite, a transaction each on
+/// PostgreSQL): all are stored, and one with a taken number fails alone, leaving nothing
+/// behind.
 #[tokio::test]
 async fn reports_commit_in_groups_and_fail_alone_on_both_engines() {
     for t in TestDb::all().await {

@@ -44,8 +44,8 @@ pub struct NewMatter {
     pub longitude: Option<f64>,
 }
 
-/// Records a new matter as reported, with the first entry of its timeline, durably. It
-/// joins the next group commit: the SQLite lane's writer, or PostgreSQL's.
+/// Records a new matter as reported, with the first entry of its timeline, in its own
+/// durable transaction. On SQLite it joins the direct lane's next group commit.
 pub async fn report_matter(
     db: &Db,
     community: CommunityId,
@@ -63,15 +63,6 @@ pub async fn report_matter(
                 )?;
                 Ok(())
             })
-            .await;
-    }
-    if let Some(group) = db.pg_group() {
-        return group
-            .write(Box::new(move |conn| {
-                Box::pin(async move {
-                    insert_matter(&mut Exec::Postgres(conn), community, &m, actor, now).await
-                })
-            }))
             .await;
     }
     let mut tx = db.begin().await?;
