@@ -91,6 +91,13 @@ impl Db {
                 // for long-lived connections); without them a search by phone would walk
                 // the whole community in id order instead of using the phone index.
                 .pragma("optimize", "0x10002");
+            // One connection first, alone: on a new file it switches the journal to WAL,
+            // which needs the file to itself; eight opening at once could find it locked.
+            use sqlx::Connection as _;
+            SqliteConnection::connect_with(&options)
+                .await?
+                .close()
+                .await?;
             // Every connection opens at start-up and stays: opening one runs `PRAGMA
             // optimize`, which may write statistics, and under a steady write load it then
             // waited seconds for a turn at the write lock (seen in the submit benchmark).
