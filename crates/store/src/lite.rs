@@ -35,6 +35,8 @@ use uuid::Uuid;
 use crate::db::WriteLock;
 use crate::{Result, StoreError};
 
+/// Readers open at most; each is used by one read at a time.
+const READERS: usize = 4;
 /// Writes joined into one transaction at most (bounds the time a batch holds the lock).
 const MAX_BATCH: usize = 512;
 /// Prepared statements kept per connection (the hot paths use a handful of shapes).
@@ -48,6 +50,7 @@ pub struct Lite(Arc<Inner>);
 struct Inner {
     path: PathBuf,
     readers: Mutex<Vec<Connection>>,
+    read_permits: tokio::sync::Semaphore,
     writes: Mutex<Option<mpsc::Sender<Box<dyn WriteJob>>>>,
     /// Dropped to stop the checkpoint thread.
     stop_checkpoints: Mutex<Option<mpsc::Sender<()>>>,
@@ -79,6 +82,7 @@ impl Lite {
         Ok(Lite(Arc::new(Inner {
             path: path.to_owned(),
             readers: Mutex::new(Vec::new()),
+            read_permits: tokio::sync::Semaphore::new(READERS),
             writes: Mutex::new(Some(sender)),
             stop_checkpoints: Mutex::new(Some(stop)),
         })))
@@ -94,7 +98,8 @@ impl Lite {
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
         T: Send + 'static,
     {
-        let inner = &self.0;
+        let _permit = self.0.read_permits.acquire().await.map_err(|_| closed())?;
+        let inner = self.0.clone();
         let conn = match inner.readers().pop() {
             Some(conn) => conn,
             None => open_connection(&inner.path, true)?,
@@ -162,10 +167,9 @@ fn open_connection(path: &Path, read_only: bool) -> Result<Connection> {
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
     )?;
     if read_only {
-        // A larger page cache than SQLite's 2 MiB default (64 MiB each; reads run on the
-        // calling thread, so there are about as many readers as async worker threads): list
-        // pages then rarely copy pages out of the OS cache. (Memory-mapping the file
-        // measured no faster and turns an I/O error into SIGBUS.)
+        // A larger page cache than SQLite's 2 MiB default (64 MiB each, at most READERS
+        // of them): list pages then rarely copy pages out of the OS cache. (Memory-mapping
+        // the file measured no faster and turns an I/O error into SIGBUS.)
         conn.execute_batch("PRAGMA query_only = ON; PRAGMA cache_size = -65536;")?;
     }
     Ok(conn)
