@@ -38,21 +38,32 @@ impl PageRequest {
     /// Pages a set of matching ids in memory: sorts them in `direction`, and returns how
     /// many there are and the ids of this page plus the look-ahead one. Used where a
     /// search reads only the ids of its matches and then the page's rows by id.
-    pub(crate) fn slice_ids(&self, mut ids: Vec<Uuid>, direction: Direction) -> (u64, Vec<Uuid>) {
+    pub(crate) fn slice_ids(&self, ids: Vec<Uuid>, direction: Direction) -> (u64, Vec<Uuid>) {
+        self.slice_keyed(ids, |id| *id, direction)
+    }
+
+    /// [`PageRequest::slice_ids`] for matches that carry more than their id (e.g. the
+    /// SQLite rowid to read the page by).
+    pub(crate) fn slice_keyed<T>(
+        &self,
+        mut items: Vec<T>,
+        id: impl Fn(&T) -> Uuid,
+        direction: Direction,
+    ) -> (u64, Vec<T>) {
         let start = match direction {
             Direction::Ascending => {
-                ids.sort_unstable();
+                items.sort_unstable_by_key(|t| id(t));
                 self.after
-                    .map_or(0, |after| ids.partition_point(|id| *id <= after))
+                    .map_or(0, |after| items.partition_point(|t| id(t) <= after))
             }
             Direction::Descending => {
-                ids.sort_unstable_by(|a, b| b.cmp(a));
+                items.sort_unstable_by_key(|t| std::cmp::Reverse(id(t)));
                 self.after
-                    .map_or(0, |after| ids.partition_point(|id| *id >= after))
+                    .map_or(0, |after| items.partition_point(|t| id(t) >= after))
             }
         };
-        let total = ids.len() as u64;
-        let wanted = ids
+        let total = items.len() as u64;
+        let wanted = items
             .into_iter()
             .skip(start)
             .take(self.fetch_limit() as usize)

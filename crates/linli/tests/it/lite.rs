@@ -6,7 +6,7 @@ use chrono::Utc;
 use linli_domain::auth::GridFilter;
 use linli_domain::matters::search::query_terms;
 use linli_domain::matters::{MatterStatus, SuperviseLevel};
-use linli_store::matters::{self, MatterFilter, MatterRow, NewMatter};
+use linli_store::matters::{self, MatterFilter, MatterRow, MatterSummaryRow, NewMatter};
 use linli_store::{PageRequest, StoreError};
 use uuid::Uuid;
 
@@ -125,9 +125,11 @@ async fn the_direct_sqlite_lane_agrees_with_sqlx_and_commits_in_groups() {
             loop {
                 let page = PageRequest { after, limit: 7 };
                 let first = after.is_none();
-                let lane = matters::list_matters_pooled(&t.db, c.id, grids, filter, page, first)
-                    .await
-                    .unwrap();
+                let lane = matters::list_matters_pooled::<MatterRow>(
+                    &t.db, c.id, grids, filter, page, first,
+                )
+                .await
+                .unwrap();
                 let sqlx =
                     matters::list_matters(&mut conn.exec(), c.id, grids, filter, page, first)
                         .await
@@ -137,6 +139,30 @@ async fn the_direct_sqlite_lane_agrees_with_sqlx_and_commits_in_groups() {
                     format!("{:?}", (&sqlx.items, sqlx.total, sqlx.next)),
                     "{filter:?} {grids:?} after {after:?}"
                 );
+                // The summaries a list page sends: the same matters, read either way.
+                let lane_summaries = matters::list_matters_pooled::<MatterSummaryRow>(
+                    &t.db, c.id, grids, filter, page, first,
+                )
+                .await
+                .unwrap();
+                let sqlx_summaries = matters::list_matters_as::<MatterSummaryRow>(
+                    &mut conn.exec(),
+                    c.id,
+                    grids,
+                    filter,
+                    page,
+                    first,
+                )
+                .await
+                .unwrap();
+                assert_eq!(lane_summaries.items, sqlx_summaries.items);
+                assert_eq!(
+                    (lane_summaries.total, lane_summaries.next),
+                    (lane.total, lane.next)
+                );
+                let summarised: Vec<Uuid> = lane_summaries.items.iter().map(|r| r.id).collect();
+                let whole: Vec<Uuid> = lane.items.iter().map(|r| r.id).collect();
+                assert_eq!(summarised, whole);
                 let ids: Vec<Uuid> = lane.items.iter().map(|r| r.id).collect();
                 let mut newest_first = ids.clone();
                 newest_first.sort_by(|a, b| b.cmp(a));
@@ -150,7 +176,7 @@ async fn the_direct_sqlite_lane_agrees_with_sqlx_and_commits_in_groups() {
             assert!(pages >= 1);
         }
     }
-    let lifts = matters::list_matters_pooled(
+    let lifts = matters::list_matters_pooled::<MatterSummaryRow>(
         &t.db,
         c.id,
         &GridFilter::All,

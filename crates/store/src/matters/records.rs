@@ -8,6 +8,7 @@ use linli_domain::{AccountId, CommunityId, GridId};
 use sea_query::{Expr, ExprTrait, Func, InsertStatement, Order, Query, SelectStatement};
 use uuid::Uuid;
 
+use crate::db::Record;
 use crate::registry::places::apply_grid_filter;
 use crate::registry::residents::community_prefix;
 use crate::schema::{MatterEvents, Matters};
@@ -277,6 +278,105 @@ impl MatterRow {
             created_at: time(r, 33)?,
             updated_at: time(r, 34)?,
             closed_at: opt_time(r, 35)?,
+        })
+    }
+}
+
+/// A shape a list of matters is read in: whole matters ([`MatterRow`]), or the summary a
+/// list page shows ([`MatterSummaryRow`]). Lists read only their shape's columns.
+pub trait Listed: Record + Send + 'static {
+    /// Selects the shape's columns of `matters`, in the order [`Listed::from_lite`]
+    /// decodes them.
+    fn columns(q: &mut SelectStatement);
+    fn id(&self) -> Uuid;
+    /// Decodes a row read on the direct SQLite lane.
+    fn from_lite(r: &rusqlite::Row<'_>) -> rusqlite::Result<Self>;
+}
+
+impl Listed for MatterRow {
+    fn columns(q: &mut SelectStatement) {
+        q.columns(MATTER_COLUMNS.map(|c| (Matters::Table, c)));
+    }
+    fn id(&self) -> Uuid {
+        self.id
+    }
+    fn from_lite(r: &rusqlite::Row<'_>) -> rusqlite::Result<MatterRow> {
+        MatterRow::from_lite(r)
+    }
+}
+
+/// What a list of matters shows for each: the rest is on the matter's own page. A page of
+/// summaries is read and sent at a fraction of the cost of whole matters.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct MatterSummaryRow {
+    pub id: Uuid,
+    pub number: String,
+    pub title: String,
+    pub category_id: Uuid,
+    pub grid_id: Option<Uuid>,
+    pub status: String,
+    pub class: Option<String>,
+    pub handler_kind: Option<String>,
+    pub due_at: Option<DateTime<Utc>>,
+    pub supervise_level: String,
+    pub rating: Option<i32>,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub closed_at: Option<DateTime<Utc>>,
+}
+
+/// `T`'s columns of `matters`.
+fn select_of<T: Listed>() -> SelectStatement {
+    let mut q = Query::select().from(Matters::Table).to_owned();
+    T::columns(&mut q);
+    q
+}
+
+/// The columns of a [`MatterSummaryRow`], in its order.
+const SUMMARY_COLUMNS: [Matters; 15] = [
+    Matters::Id,
+    Matters::Number,
+    Matters::Title,
+    Matters::CategoryId,
+    Matters::GridId,
+    Matters::Status,
+    Matters::Class,
+    Matters::HandlerKind,
+    Matters::DueAt,
+    Matters::SuperviseLevel,
+    Matters::Rating,
+    Matters::Version,
+    Matters::CreatedAt,
+    Matters::UpdatedAt,
+    Matters::ClosedAt,
+];
+
+impl Listed for MatterSummaryRow {
+    fn columns(q: &mut SelectStatement) {
+        q.columns(SUMMARY_COLUMNS.map(|c| (Matters::Table, c)));
+    }
+    fn id(&self) -> Uuid {
+        self.id
+    }
+    fn from_lite(r: &rusqlite::Row<'_>) -> rusqlite::Result<MatterSummaryRow> {
+        use crate::lite::decode::{opt_time, opt_uuid, time, uuid};
+        Ok(MatterSummaryRow {
+            id: uuid(r, 0)?,
+            number: r.get(1)?,
+            title: r.get(2)?,
+            category_id: uuid(r, 3)?,
+            grid_id: opt_uuid(r, 4)?,
+            status: r.get(5)?,
+            class: r.get(6)?,
+            handler_kind: r.get(7)?,
+            due_at: opt_time(r, 8)?,
+            supervise_level: r.get(9)?,
+            rating: r.get(10)?,
+            version: r.get(11)?,
+            created_at: time(r, 12)?,
+            updated_at: time(r, 13)?,
+            closed_at: opt_time(r, 14)?,
         })
     }
 }
@@ -597,7 +697,7 @@ fn running() -> Vec<&'static str> {
     ]
 }
 
-/// The filtered query (selecting matter columns), or `None` when the grid filter leaves
+/// The filtered query (selecting nothing yet), or `None` when the grid filter leaves
 /// nothing to see. `matches`: on SQLite, how many matters hold the search terms (see
 /// [`SQLITE_SORT_MATCHES_UP_TO`]).
 fn filtered(
@@ -608,7 +708,8 @@ fn filtered(
     matches: Option<u64>,
 ) -> Option<SelectStatement> {
     let col = |c: Matters| Expr::col((Matters::Table, c));
-    let mut q = matter_columns()
+    let mut q = Query::select()
+        .from(Matters::Table)
         .and_where(col(Matters::CommunityId).eq(community.0))
         .to_owned();
     if !apply_grid_filter(&mut q, (Matters::Table, Matters::GridId), grids) {
@@ -663,6 +764,18 @@ pub async fn list_matters(
     page: PageRequest,
     with_total: bool,
 ) -> Result<PageOf<MatterRow>> {
+    list_matters_as(ex, community, grids, f, page, with_total).await
+}
+
+/// [`list_matters`] read in the shape `T`.
+pub async fn list_matters_as<T: Listed>(
+    ex: &mut Exec<'_>,
+    community: CommunityId,
+    grids: &GridFilter,
+    f: &MatterFilter,
+    page: PageRequest,
+    with_total: bool,
+) -> Result<PageOf<T>> {
     let engine = ex.engine();
     let matches = match engine == Engine::Sqlite && !f.terms.is_empty() {
         true => Some(
@@ -672,7 +785,8 @@ pub async fn list_matters(
         ),
         false => None,
     };
-    let Some(plan) = ListPlan::new(engine, community, grids, f, page, with_total, matches) else {
+    let Some(plan) = ListPlan::new::<T>(engine, community, grids, f, page, with_total, matches)
+    else {
         return Ok(PageOf::empty());
     };
     if let Some(first) = &plan.ids_first {
@@ -682,14 +796,9 @@ pub async fn list_matters(
             let (total, wanted) = page.slice_ids(ids, crate::page::Direction::Descending);
             let rows = match wanted.is_empty() {
                 true => Vec::new(),
-                false => ex.fetch_all(&rows_by_ids(community, wanted)).await?,
+                false => ex.fetch_all(&rows_by_ids::<T>(community, wanted)).await?,
             };
-            return Ok(PageOf::from_lookahead(
-                rows,
-                page,
-                total,
-                |r: &MatterRow| r.id,
-            ));
+            return Ok(PageOf::from_lookahead(rows, page, total, T::id));
         }
     }
     let total = match &plan.total {
@@ -698,27 +807,22 @@ pub async fn list_matters(
         Total::Count(count) => ex.fetch_one::<(i64,), _>(&**count).await?.0 as u64,
     };
     let rows = ex.fetch_all(&plan.walk).await?;
-    Ok(PageOf::from_lookahead(
-        rows,
-        page,
-        total,
-        |r: &MatterRow| r.id,
-    ))
+    Ok(PageOf::from_lookahead(rows, page, total, T::id))
 }
 
-/// [`list_matters`] on a connection of its own: on SQLite through the direct lane (see
+/// [`list_matters_as`] on a connection of its own: on SQLite through the direct lane (see
 /// [`crate::lite`]), which is what lets a busy list page keep up.
-pub async fn list_matters_pooled(
+pub async fn list_matters_pooled<T: Listed>(
     db: &Db,
     community: CommunityId,
     grids: &GridFilter,
     f: &MatterFilter,
     page: PageRequest,
     with_total: bool,
-) -> Result<PageOf<MatterRow>> {
+) -> Result<PageOf<T>> {
     let Some(lite) = db.lite() else {
         let mut conn = db.acquire().await?;
-        return list_matters(&mut conn.exec(), community, grids, f, page, with_total).await;
+        return list_matters_as(&mut conn.exec(), community, grids, f, page, with_total).await;
     };
     let (grids, f) = (grids.clone(), f.clone());
     lite.read(move |conn| {
@@ -726,7 +830,7 @@ pub async fn list_matters_pooled(
             true => None,
             false => Some(lite::count(conn, &fts_count(community, &f.terms))?),
         };
-        let plan = ListPlan::new(
+        let plan = ListPlan::new::<T>(
             Engine::Sqlite,
             community,
             &grids,
@@ -739,22 +843,22 @@ pub async fn list_matters_pooled(
             return Ok(PageOf::empty());
         };
         if let Some(first) = &plan.ids_first {
-            let ids = lite::fetch_all(conn, &first.ids, |r| lite::decode::uuid(r, 0))?;
+            let mut keyed = first.ids.clone();
+            keyed.column((Matters::Table, sea_query::Alias::new("rowid")));
+            let ids = lite::fetch_all(conn, &keyed, |r| {
+                Ok((lite::decode::uuid(r, 0)?, r.get::<_, i64>(1)?))
+            })?;
             if first.holds_all(ids.len()) {
-                let (total, wanted) = page.slice_ids(ids, crate::page::Direction::Descending);
+                let (total, wanted) =
+                    page.slice_keyed(ids, |(id, _)| *id, crate::page::Direction::Descending);
                 let rows = match wanted.is_empty() {
                     true => Vec::new(),
                     false => {
-                        let q = rows_by_ids(community, wanted);
-                        lite::fetch_all(conn, &q, MatterRow::from_lite)?
+                        let rowids = wanted.into_iter().map(|(_, rowid)| rowid);
+                        lite::fetch_all(conn, &rows_by_rowids::<T>(rowids), T::from_lite)?
                     }
                 };
-                return Ok(PageOf::from_lookahead(
-                    rows,
-                    page,
-                    total,
-                    |r: &MatterRow| r.id,
-                ));
+                return Ok(PageOf::from_lookahead(rows, page, total, T::id));
             }
         }
         let total = match &plan.total {
@@ -762,13 +866,8 @@ pub async fn list_matters_pooled(
             Total::Known(n) => *n,
             Total::Count(count) => lite::count(conn, &**count)?,
         };
-        let rows = lite::fetch_all(conn, &plan.walk, MatterRow::from_lite)?;
-        Ok(PageOf::from_lookahead(
-            rows,
-            page,
-            total,
-            |r: &MatterRow| r.id,
-        ))
+        let rows = lite::fetch_all(conn, &plan.walk, T::from_lite)?;
+        Ok(PageOf::from_lookahead(rows, page, total, T::id))
     })
     .await
 }
@@ -816,7 +915,7 @@ enum Total {
 impl ListPlan {
     /// `None` when the grid filter leaves nothing to see. `matches`: on SQLite, how many
     /// matters hold the search terms, counted before planning.
-    fn new(
+    fn new<T: Listed>(
         engine: Engine,
         community: CommunityId,
         grids: &GridFilter,
@@ -825,9 +924,8 @@ impl ListPlan {
         with_total: bool,
         matches: Option<u64>,
     ) -> Option<ListPlan> {
-        let mut walk = filtered(engine, community, grids, f, matches)?;
-        let mut ids = walk.clone();
-        ids.clear_selects();
+        let filter = filtered(engine, community, grids, f, matches)?;
+        let mut ids = filter.clone();
         ids.column((Matters::Table, Matters::Id));
         let few_text_matches = match engine {
             Engine::Postgres => !f.terms.is_empty(),
@@ -855,12 +953,13 @@ impl ListPlan {
             (false, _) => Total::Skipped,
             (true, Some(n)) if text_only => Total::Known(n),
             (true, _) => {
-                let mut count = walk.clone();
-                count.clear_selects();
+                let mut count = filter.clone();
                 count.expr(Func::count(Expr::col((Matters::Table, Matters::Id))));
                 Total::Count(Box::new(count))
             }
         };
+        let mut walk = filter;
+        T::columns(&mut walk);
         if let Some(after) = page.after {
             walk.and_where(Expr::col((Matters::Table, Matters::Id)).lt(after));
         }
@@ -875,10 +974,20 @@ impl ListPlan {
 }
 
 /// A page's rows by id, newest first.
-fn rows_by_ids(community: CommunityId, ids: Vec<Uuid>) -> SelectStatement {
-    matter_columns()
+fn rows_by_ids<T: Listed>(community: CommunityId, ids: Vec<Uuid>) -> SelectStatement {
+    select_of::<T>()
         .and_where(Expr::col((Matters::Table, Matters::CommunityId)).eq(community.0))
         .and_where(Expr::col((Matters::Table, Matters::Id)).is_in(ids))
+        .order_by((Matters::Table, Matters::Id), Order::Desc)
+        .to_owned()
+}
+
+/// A page's rows by SQLite rowid, newest first. Cheaper than [`rows_by_ids`] beyond the
+/// direct lookup: STAT4 makes SQLite re-plan a statement whenever a value is bound to an
+/// `IN` list over an indexed column (every request), but not over the rowid.
+fn rows_by_rowids<T: Listed>(rowids: impl IntoIterator<Item = i64>) -> SelectStatement {
+    select_of::<T>()
+        .and_where(Expr::col((Matters::Table, sea_query::Alias::new("rowid"))).is_in(rowids))
         .order_by((Matters::Table, Matters::Id), Order::Desc)
         .to_owned()
 }

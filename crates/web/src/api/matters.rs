@@ -15,11 +15,12 @@ use linli_domain::{BuildingId, CommunityId, GridId, ResidentId};
 use linli_store::matters::calendar::{self as cal, Settings};
 use linli_store::matters::categories::{self, CategoryRow, NewCategory};
 use linli_store::matters::inbox::{self, NotificationRow};
-use linli_store::matters::{self, EventRow, MatterFilter, MatterRow};
+use linli_store::matters::{self, EventRow, MatterFilter, MatterRow, MatterSummaryRow};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
+use crate::api::json_time;
 use crate::api::registry::{page_of, page_request};
 use crate::api::residents::expected_version;
 use crate::api::{ApiJson, ApiPath, ApiQuery, Page};
@@ -104,6 +105,57 @@ impl MatterView {
             } else {
                 None
             },
+        }
+    }
+}
+
+/// One matter in a list: what a queue or search result shows. The description, place,
+/// reporter and the rest are on the matter's own page (`GET /api/v1/matters/{id}`); a
+/// list of fifty whole matters is several times the bytes, and list pages are the
+/// busiest reads there are.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MatterSummary {
+    pub id: Uuid,
+    /// Short number to quote on the phone, e.g. `20261130-7KX2QD`.
+    pub number: String,
+    pub title: String,
+    pub category_id: Uuid,
+    pub grid_id: Option<Uuid>,
+    pub status: String,
+    pub class: Option<String>,
+    pub handler_kind: Option<String>,
+    #[serde(serialize_with = "json_time::option::serialize")]
+    pub due_at: Option<DateTime<Utc>>,
+    pub supervise_level: String,
+    pub rating: Option<i32>,
+    /// Send it back as `If-Match` with the next step.
+    pub version: i64,
+    #[serde(serialize_with = "json_time::serialize")]
+    pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "json_time::serialize")]
+    pub updated_at: DateTime<Utc>,
+    #[serde(serialize_with = "json_time::option::serialize")]
+    pub closed_at: Option<DateTime<Utc>>,
+}
+
+impl MatterSummary {
+    pub fn new(row: MatterSummaryRow) -> MatterSummary {
+        MatterSummary {
+            id: row.id,
+            number: row.number,
+            title: row.title,
+            category_id: row.category_id,
+            grid_id: row.grid_id,
+            status: row.status,
+            class: row.class,
+            handler_kind: row.handler_kind,
+            due_at: row.due_at,
+            supervise_level: row.supervise_level,
+            rating: row.rating,
+            version: row.version,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+            closed_at: row.closed_at,
         }
     }
 }
@@ -411,13 +463,13 @@ async fn filter_of(
 /// Matters of a community, newest first; grid workers see their grids'.
 #[utoipa::path(get, path = "/api/v1/communities/{id}/matters", tag = "matters", security(("bearer" = [])),
     params(("id" = Uuid, Path), MatterQuery),
-    responses((status = 200, body = Page<MatterView>), (status = 403, body = Problem)))]
+    responses((status = 200, body = Page<MatterSummary>), (status = 403, body = Problem)))]
 pub async fn list_matters(
     State(state): State<AppState>,
     principal: Principal,
     ApiPath(id): ApiPath<Uuid>,
     ApiQuery(query): ApiQuery<MatterQuery>,
-) -> Result<axum::Json<Page<MatterView>>, ApiError> {
+) -> Result<axum::Json<Page<MatterSummary>>, ApiError> {
     let page = page_request(query.cursor.as_deref(), query.limit)?;
     let (target, ctx) = community_target(&state, CommunityId(id)).await?;
     let grids = principal
@@ -433,7 +485,7 @@ pub async fn list_matters(
         page.after.is_none(),
     )
     .await?;
-    Ok(axum::Json(page_of(rows, |r| MatterView::new(r, true))))
+    Ok(axum::Json(page_of(rows, MatterSummary::new)))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -445,12 +497,12 @@ pub struct MyMattersQuery {
 
 /// The matters the caller raised, newest first.
 #[utoipa::path(get, path = "/api/v1/me/matters", tag = "matters", security(("bearer" = [])),
-    params(MyMattersQuery), responses((status = 200, body = Page<MatterView>)))]
+    params(MyMattersQuery), responses((status = 200, body = Page<MatterSummary>)))]
 pub async fn my_matters(
     State(state): State<AppState>,
     principal: Principal,
     ApiQuery(query): ApiQuery<MyMattersQuery>,
-) -> Result<axum::Json<Page<MatterView>>, ApiError> {
+) -> Result<axum::Json<Page<MatterSummary>>, ApiError> {
     let page = page_request(query.cursor.as_deref(), query.limit)?;
     let Some(community) = principal.default_community() else {
         return Ok(axum::Json(Page {
@@ -472,7 +524,7 @@ pub async fn my_matters(
         page.after.is_none(),
     )
     .await?;
-    Ok(axum::Json(page_of(rows, |r| MatterView::new(r, false))))
+    Ok(axum::Json(page_of(rows, MatterSummary::new)))
 }
 
 #[derive(Debug, Serialize, ToSchema)]

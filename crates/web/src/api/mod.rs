@@ -5,6 +5,7 @@ pub mod communities;
 pub mod consent;
 pub mod directory;
 pub mod imports;
+pub mod json_time;
 pub mod matters;
 pub mod me;
 pub mod mediation;
