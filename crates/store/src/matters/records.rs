@@ -641,7 +641,7 @@ pub struct MatterFilter {
 }
 
 /// Up to this many matches, a SQLite search reads the id of every match and pages them
-/// in memory ([`ListPlan::ByIds`]); past it, matches are dense enough that walking the
+/// in memory ([`IdsFirst`]); past it, matches are dense enough that walking the
 /// community newest first finds a page sooner. (577 matches among 78,000 matters: 1.5 ms
 /// reading them all against 5.6 ms walking; a word in 20,000 is the other way round.)
 const SQLITE_SORT_MATCHES_UP_TO: u64 = 5_000;
@@ -657,10 +657,10 @@ fn text_condition(
         Engine::Sqlite => {
             let query = fts_query(&prefix, terms);
             if matches.is_some_and(|n| n <= SQLITE_SORT_MATCHES_UP_TO) {
-                Expr::cust_with_values(
-                    "matters.rowid IN (SELECT rowid FROM matter_search WHERE matter_search MATCH ?)",
-                    [query],
-                )
+                // Joined by [`filtered`]: the full-text index drives, each match is looked
+                // up by rowid, and a LIMIT stops the read early (an `IN (SELECT …)` would
+                // first collect every match into a temporary index).
+                Expr::cust_with_values("matter_search MATCH ?", [query])
             } else {
                 // The unary `+` keeps the match set from driving the plan: SQLite then
                 // walks the community's matters newest first and stops at the page's end.
@@ -749,6 +749,12 @@ fn filtered(
         q.and_where(col(Matters::CreatedAt).lt(before));
     }
     if !f.terms.is_empty() {
+        if engine == Engine::Sqlite && matches.is_some_and(|n| n <= SQLITE_SORT_MATCHES_UP_TO) {
+            q.inner_join(
+                sea_query::Alias::new("matter_search"),
+                Expr::cust("matter_search.rowid = matters.rowid"),
+            );
+        }
         q.and_where(text_condition(engine, community, &f.terms, matches));
     }
     Some(q)
@@ -826,40 +832,63 @@ pub async fn list_matters_pooled<T: Listed>(
     };
     let (grids, f) = (grids.clone(), f.clone());
     lite.read(move |conn| {
-        let matches = match f.terms.is_empty() {
-            true => None,
-            false => Some(lite::count(conn, &fts_count(community, &f.terms))?),
+        let plan_for = |matches| {
+            ListPlan::new::<T>(
+                Engine::Sqlite,
+                community,
+                &grids,
+                &f,
+                page,
+                with_total,
+                matches,
+            )
         };
-        let plan = ListPlan::new::<T>(
-            Engine::Sqlite,
-            community,
-            &grids,
-            &f,
-            page,
-            with_total,
-            matches,
-        );
-        let Some(plan) = plan else {
-            return Ok(PageOf::empty());
-        };
-        if let Some(first) = &plan.ids_first {
+        let by_ids = |first: &IdsFirst| -> Result<Option<PageOf<T>>> {
             let mut keyed = first.ids.clone();
             keyed.column((Matters::Table, sea_query::Alias::new("rowid")));
             let ids = lite::fetch_all(conn, &keyed, |r| {
                 Ok((lite::decode::uuid(r, 0)?, r.get::<_, i64>(1)?))
             })?;
-            if first.holds_all(ids.len()) {
-                let (total, wanted) =
-                    page.slice_keyed(ids, |(id, _)| *id, crate::page::Direction::Descending);
-                let rows = match wanted.is_empty() {
-                    true => Vec::new(),
-                    false => {
-                        let rowids = wanted.into_iter().map(|(_, rowid)| rowid);
-                        lite::fetch_all(conn, &rows_by_rowids::<T>(rowids), T::from_lite)?
-                    }
-                };
-                return Ok(PageOf::from_lookahead(rows, page, total, T::id));
+            if !first.holds_all(ids.len()) {
+                return Ok(None);
             }
+            let (total, wanted) =
+                page.slice_keyed(ids, |(id, _)| *id, crate::page::Direction::Descending);
+            let rows = match wanted.is_empty() {
+                true => Vec::new(),
+                false => {
+                    let rowids = wanted.into_iter().map(|(_, rowid)| rowid);
+                    lite::fetch_all(conn, &rows_by_rowids::<T>(rowids), T::from_lite)?
+                }
+            };
+            Ok(Some(PageOf::from_lookahead(rows, page, total, T::id)))
+        };
+        let matches = match f.terms.is_empty() {
+            true => None,
+            false => {
+                // Most words are in few matters: read their ids straight away (at most
+                // the cap), which also counts them. Only a denser word pays for a count
+                // in the full-text index and the walk.
+                let Some(mut hopeful) = plan_for(Some(0)) else {
+                    return Ok(PageOf::empty());
+                };
+                if let Some(first) = hopeful.ids_first.as_mut() {
+                    first.ids.limit(SQLITE_SORT_MATCHES_UP_TO + 1);
+                    first.cap = Some(SQLITE_SORT_MATCHES_UP_TO as usize);
+                    if let Some(found) = by_ids(first)? {
+                        return Ok(found);
+                    }
+                }
+                Some(lite::count(conn, &fts_count(community, &f.terms))?)
+            }
+        };
+        let Some(plan) = plan_for(matches) else {
+            return Ok(PageOf::empty());
+        };
+        if let Some(first) = &plan.ids_first
+            && let Some(found) = by_ids(first)?
+        {
+            return Ok(found);
         }
         let total = match &plan.total {
             Total::Skipped => 0,
