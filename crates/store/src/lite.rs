@@ -11,9 +11,11 @@
 //! - reads on a small pool of connections, right on the calling task's thread, rows
 //!   decoded in place (no thread hand-off at all);
 //! - writes through one writer thread that *group-commits*: every write waiting when a
-//!   transaction starts joins it, each inside its own savepoint (a failing write rolls back
-//!   alone), and one `COMMIT` — one `fsync` — makes the whole batch durable before anyone
-//!   is answered. Durability is unchanged: nobody hears "done" before the commit.
+//!   transaction starts joins it, and one `COMMIT` — one `fsync` — makes the whole batch
+//!   durable before anyone is answered. Durability is unchanged: nobody hears "done"
+//!   before the commit. A failing write fails alone: the batch is rolled back and run
+//!   again with each write in its own savepoint (savepoints are not the normal path: each
+//!   one makes FTS5 flush its pending index to disk, a third of the writer's time).
 //!
 //! The writer takes the same [`WriteLock`] as sqlx's write transactions, so the two paths
 //! queue for SQLite's single writer slot instead of failing on "database is locked".
@@ -109,17 +111,18 @@ impl Lite {
         outcome
     }
 
-    /// Runs a write in the next group commit and answers once it is durable. `work` runs
-    /// inside its own savepoint: if it fails, its changes are undone and the others in the
-    /// batch are unaffected. Keep it short and free of anything but SQL.
+    /// Runs a write in the next group commit and answers once it is durable. If it fails,
+    /// its changes are undone and the others in the batch are unaffected. `work` may run
+    /// twice (see [`commit_batch`]); only the run that commits counts, so keep it short
+    /// and free of anything but SQL.
     pub async fn write<T, F>(&self, work: F) -> Result<T>
     where
-        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+        F: Fn(&Connection) -> Result<T> + Send + 'static,
         T: Send + 'static,
     {
         let (reply, answer) = tokio::sync::oneshot::channel();
         let job = Box::new(Pending {
-            work: Some(work),
+            work,
             outcome: None,
             reply,
         });
@@ -188,26 +191,33 @@ fn open_connection(path: &Path, read_only: bool) -> Result<Connection> {
 /// One queued write: runs inside the batch's transaction, then hears whether the batch
 /// committed.
 trait WriteJob: Send {
-    fn run(&mut self, conn: &Connection);
+    /// Runs the write; `false` if it failed (its outcome is kept either way).
+    fn run(&mut self, conn: &Connection) -> bool;
+    /// Runs the write in a savepoint of its own, undone if it fails.
+    fn run_alone(&mut self, conn: &Connection);
     fn finish(self: Box<Self>, commit_failure: Option<&str>);
 }
 
 struct Pending<T, F> {
-    work: Option<F>,
+    work: F,
     outcome: Option<Result<T>>,
     reply: tokio::sync::oneshot::Sender<Result<T>>,
 }
 
 impl<T, F> WriteJob for Pending<T, F>
 where
-    F: FnOnce(&Connection) -> Result<T> + Send,
+    F: Fn(&Connection) -> Result<T> + Send,
     T: Send,
 {
-    fn run(&mut self, conn: &Connection) {
-        let Some(work) = self.work.take() else {
-            return;
-        };
-        self.outcome = Some(in_savepoint(conn, work));
+    fn run(&mut self, conn: &Connection) -> bool {
+        let outcome = guarded(|| (self.work)(conn));
+        let ok = outcome.is_ok();
+        self.outcome = Some(outcome);
+        ok
+    }
+
+    fn run_alone(&mut self, conn: &Connection) {
+        self.outcome = Some(in_savepoint(conn, |conn| guarded(|| (self.work)(conn))));
     }
 
     fn finish(self: Box<Self>, commit_failure: Option<&str>) {
@@ -221,12 +231,17 @@ where
     }
 }
 
-fn in_savepoint<T>(conn: &Connection, work: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
-    conn.prepare_cached("SAVEPOINT job")?.execute([])?;
-    let outcome = match catch_unwind(AssertUnwindSafe(|| work(conn))) {
+/// A write's outcome, with a panic turned into an error (the writer thread lives on).
+fn guarded<T>(work: impl FnOnce() -> Result<T>) -> Result<T> {
+    match catch_unwind(AssertUnwindSafe(work)) {
         Ok(outcome) => outcome,
         Err(_) => Err(StoreError::Corrupt("a write panicked".to_owned())),
-    };
+    }
+}
+
+fn in_savepoint<T>(conn: &Connection, work: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+    conn.prepare_cached("SAVEPOINT job")?.execute([])?;
+    let outcome = work(conn);
     if outcome.is_err() {
         conn.prepare_cached("ROLLBACK TO job")?.execute([])?;
     }
@@ -277,10 +292,20 @@ fn spawn(name: &str, body: impl FnOnce() + Send + 'static) -> Result<()> {
         .map_err(|e| StoreError::Unavailable(Box::new(e)))
 }
 
+/// Runs a batch in one transaction and commits it. Normally every write succeeds and
+/// that is all. If one fails, nothing of the batch stays: it is rolled back and run again
+/// with each write in its own savepoint, so the failed write is undone alone (a write's
+/// failure can depend on the writes before it, e.g. two taking the same number, and
+/// the second run decides in the same order).
 fn commit_batch(conn: &Connection, batch: &mut [Box<dyn WriteJob>]) -> rusqlite::Result<()> {
     conn.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
-    for job in batch.iter_mut() {
-        job.run(conn);
+    let all_ran = batch.iter_mut().all(|job| job.run(conn));
+    if !all_ran {
+        conn.prepare_cached("ROLLBACK")?.execute([])?;
+        conn.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
+        for job in batch.iter_mut() {
+            job.run_alone(conn);
+        }
     }
     if let Err(e) = conn.prepare_cached("COMMIT")?.execute([]) {
         let _ = conn.execute_batch("ROLLBACK");
