@@ -422,6 +422,14 @@ pub enum CalendarDays {
     Note,
 }
 
+/// SQLite's FTS5 index of matters (external content: `matters.search_text`).
+#[derive(Iden, Clone, Copy)]
+pub enum MatterSearch {
+    Table,
+    Rowid,
+    SearchText,
+}
+
 #[derive(Iden, Clone, Copy)]
 pub enum Matters {
     Table,

@@ -90,6 +90,17 @@ async fn the_direct_sqlite_lane_agrees_with_sqlx_and_commits_in_groups() {
         .await
         .unwrap();
     assert_eq!(timeline.len(), 1, "the report's timeline entry");
+    // The full-text index holds exactly the stored matters: FTS5 compares it with its
+    // content table (no entry of the refused write, none missing; the store writes them,
+    // not a trigger). An inconsistency is an error here.
+    let checked: Result<Vec<(i64,)>, _> = conn
+        .exec()
+        .fetch_all_raw(
+            "INSERT INTO matter_search (matter_search, rank) VALUES ('integrity-check', 1)",
+            "SELECT 1 WHERE false",
+        )
+        .await;
+    checked.expect("the full-text index matches the matters");
 
     // Lists and searches: the lane's pages equal sqlx's, page after page.
     let filters = [

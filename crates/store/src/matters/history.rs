@@ -3,13 +3,13 @@
 
 use chrono::{DateTime, Utc};
 use linli_domain::CommunityId;
-use sea_query::Query;
+use sea_query::{Alias, Expr, ExprTrait, Query};
 use uuid::Uuid;
 
 use super::records::search_text;
 use crate::registry::INSERT_BATCH;
-use crate::schema::{MatterEvents, Matters};
-use crate::{Exec, Result};
+use crate::schema::{MatterEvents, MatterSearch, Matters};
+use crate::{Engine, Exec, Result};
 
 /// A matter as it stands at the end of its history.
 #[derive(Debug, Clone)]
@@ -64,6 +64,21 @@ pub async fn insert_matters(
     community: CommunityId,
     rows: &[FullMatter],
 ) -> Result<()> {
+    // SQLite's full-text entries are written after the rows (no trigger does it, see
+    // migration 0007): for every matter past the last rowid before this load.
+    let before = match ex.engine() {
+        Engine::Sqlite => Some(
+            ex.fetch_one::<(i64,), _>(
+                &Query::select()
+                    .expr(Expr::cust("coalesce(max(rowid), 0)"))
+                    .from(Matters::Table)
+                    .to_owned(),
+            )
+            .await?
+            .0,
+        ),
+        Engine::Postgres => None,
+    };
     // Fewer rows per statement than elsewhere: a matter has many columns.
     for chunk in rows.chunks(INSERT_BATCH / 2) {
         let mut q = Query::insert()
@@ -138,6 +153,23 @@ pub async fn insert_matters(
             ]);
         }
         ex.execute(&q).await?;
+    }
+    if let Some(before) = before {
+        let entries = Query::select()
+            .column(Alias::new("rowid"))
+            .column(Matters::SearchText)
+            .from(Matters::Table)
+            .and_where(Expr::col(Alias::new("rowid")).gt(before))
+            .to_owned();
+        ex.execute(
+            &Query::insert()
+                .into_table(MatterSearch::Table)
+                .columns([MatterSearch::Rowid, MatterSearch::SearchText])
+                .select_from(entries)
+                .map_err(|e| crate::StoreError::Corrupt(e.to_string()))?
+                .to_owned(),
+        )
+        .await?;
     }
     Ok(())
 }

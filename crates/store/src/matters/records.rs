@@ -11,7 +11,7 @@ use uuid::Uuid;
 use crate::db::Record;
 use crate::registry::places::apply_grid_filter;
 use crate::registry::residents::community_prefix;
-use crate::schema::{MatterEvents, Matters};
+use crate::schema::{MatterEvents, MatterSearch, Matters};
 use crate::{Db, Engine, Exec, PageOf, PageRequest, Result, lite};
 
 /// What the full-text index holds for a matter: its title and description's terms,
@@ -58,6 +58,7 @@ pub async fn report_matter(
         return lite
             .write(move |conn| {
                 lite::execute(conn, &matter_insert(community, &m, now))?;
+                lite::execute(conn, &search_entry_insert(community, &m))?;
                 lite::execute(
                     conn,
                     &event_insert(community, m.id, &first_event(&m, actor), now),
@@ -80,6 +81,9 @@ pub async fn insert_matter(
     now: DateTime<Utc>,
 ) -> Result<()> {
     ex.execute(&matter_insert(community, m, now)).await?;
+    if ex.engine() == Engine::Sqlite {
+        ex.execute(&search_entry_insert(community, m)).await?;
+    }
     insert_event(ex, community, m.id, &first_event(m, actor), now).await
 }
 
@@ -93,6 +97,20 @@ fn first_event(m: &NewMatter, actor: Option<AccountId>) -> NewEvent {
         comment: String::new(),
         detail: serde_json::json!({ "source": m.source }),
     }
+}
+
+/// SQLite: the full-text entry of the matter inserted just before on this connection.
+/// The store writes it, not a trigger (see migration 0007): with a trigger, every insert
+/// made FTS5 flush its index to disk.
+fn search_entry_insert(community: CommunityId, m: &NewMatter) -> InsertStatement {
+    Query::insert()
+        .into_table(MatterSearch::Table)
+        .columns([MatterSearch::Rowid, MatterSearch::SearchText])
+        .values_panic([
+            Expr::cust("last_insert_rowid()"),
+            search_text(community, &m.title, &m.description).into(),
+        ])
+        .to_owned()
 }
 
 fn matter_insert(community: CommunityId, m: &NewMatter, now: DateTime<Utc>) -> InsertStatement {
