@@ -324,6 +324,7 @@ async fn serve(args: ServeArgs, file: &FileConfig, url: &str) -> anyhow::Result<
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
     let bound = listener.local_addr()?;
+    let shutdown = shutdown_signal();
     let shown = public_url.unwrap_or_else(|| format!("http://{bound}"));
     println!(
         "Listening on {shown} (ready in {} ms)",
@@ -340,7 +341,7 @@ async fn serve(args: ServeArgs, file: &FileConfig, url: &str) -> anyhow::Result<
         listener,
         linli_web::app(state),
         &settings,
-        shutdown_signal(),
+        shutdown,
     )
     .await?;
     let _ = stop_worker.send(true);
@@ -350,27 +351,38 @@ async fn serve(args: ServeArgs, file: &FileConfig, url: &str) -> anyhow::Result<
     Ok(ExitCode::SUCCESS)
 }
 
-/// Resolves on SIGTERM (service managers) or Ctrl-C.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Resolves on SIGTERM (service managers) or Ctrl-C. The handlers are installed when this
+/// is called, not when the future is first polled: the server's accept loop may answer
+/// requests before it polls the future, and a SIGTERM arriving then would otherwise meet
+/// the default action and kill the process without draining (seen once in CI).
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
+    let [mut terminate, mut interrupt] = {
+        use tokio::signal::unix::{SignalKind, signal};
+        [SignalKind::terminate(), SignalKind::interrupt()].map(|kind| signal(kind).ok())
     };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
+    async move {
+        #[cfg(unix)]
+        {
+            async fn received(signal: &mut Option<tokio::signal::unix::Signal>) {
+                match signal {
+                    Some(signal) => {
+                        signal.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            }
+            tokio::select! {
+                () = received(&mut terminate) => {},
+                () = received(&mut interrupt) => {},
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+        tracing::info!("shutdown requested");
     }
-    tracing::info!("shutdown requested");
 }
 
 async fn run_demo(db: &Db, url: &str, key: &DataKey, communities: u32) -> anyhow::Result<()> {
