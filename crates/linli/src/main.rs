@@ -337,13 +337,7 @@ async fn serve(args: ServeArgs, file: &FileConfig, url: &str) -> anyhow::Result<
         std::time::Duration::from_secs(1),
         worker_stopped,
     ));
-    linli_web::server::serve(
-        listener,
-        linli_web::app(state),
-        &settings,
-        shutdown,
-    )
-    .await?;
+    linli_web::server::serve(listener, linli_web::app(state), &settings, shutdown).await?;
     let _ = stop_worker.send(true);
     let _ = worker.await;
     db.close().await;
