@@ -17,6 +17,7 @@ use sqlx::{
 };
 
 use crate::lite::Lite;
+use crate::matters::pg_reports::ReportBatch;
 use crate::{Result, StoreError};
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -39,7 +40,13 @@ pub enum Engine {
 #[derive(Debug, Clone)]
 pub enum Db {
     Sqlite(SqlitePool, SqliteLane),
-    Postgres(PgPool),
+    Postgres(PgPool, PgLane),
+}
+
+/// What a PostgreSQL database adds to its sqlx pool: the group commit of new matters.
+#[derive(Debug, Clone)]
+pub struct PgLane {
+    reports: ReportBatch,
 }
 
 /// Serialises this process's SQLite write transactions in a fair queue. SQLite admits one
@@ -123,9 +130,18 @@ impl Db {
                 .acquire_timeout(ACQUIRE_TIMEOUT)
                 .connect_with(options)
                 .await?;
-            Ok(Db::Postgres(pool))
+            let reports = ReportBatch::start(pool.clone());
+            Ok(Db::Postgres(pool, PgLane { reports }))
         } else {
             Err(StoreError::UnsupportedUrl)
+        }
+    }
+
+    /// PostgreSQL's group commit of new matters; `None` on SQLite.
+    pub(crate) fn pg_reports(&self) -> Option<&ReportBatch> {
+        match self {
+            Db::Postgres(_, lane) => Some(&lane.reports),
+            Db::Sqlite(..) => None,
         }
     }
 
@@ -133,14 +149,14 @@ impl Db {
     pub fn lite(&self) -> Option<&Lite> {
         match self {
             Db::Sqlite(_, lane) => Some(&lane.lite),
-            Db::Postgres(_) => None,
+            Db::Postgres(..) => None,
         }
     }
 
     pub fn engine(&self) -> Engine {
         match self {
             Db::Sqlite(..) => Engine::Sqlite,
-            Db::Postgres(_) => Engine::Postgres,
+            Db::Postgres(..) => Engine::Postgres,
         }
     }
 
@@ -148,7 +164,7 @@ impl Db {
     pub async fn migrate(&self) -> Result<()> {
         match self {
             Db::Sqlite(pool, _) => SQLITE_MIGRATIONS.run(pool).await?,
-            Db::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await?,
+            Db::Postgres(pool, _) => POSTGRES_MIGRATIONS.run(pool).await?,
         }
         Ok(())
     }
@@ -156,7 +172,7 @@ impl Db {
     pub async fn acquire(&self) -> Result<Conn> {
         Ok(match self {
             Db::Sqlite(pool, _) => Conn::Sqlite(pool.acquire().await?),
-            Db::Postgres(pool) => Conn::Postgres(pool.acquire().await?),
+            Db::Postgres(pool, _) => Conn::Postgres(pool.acquire().await?),
         })
     }
 
@@ -168,7 +184,7 @@ impl Db {
                 let place = lane.lock.0.clone().lock_owned().await;
                 Tx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?, Some(place))
             }
-            Db::Postgres(pool) => Tx::Postgres(pool.begin().await?),
+            Db::Postgres(pool, _) => Tx::Postgres(pool.begin().await?),
         })
     }
 
@@ -177,7 +193,7 @@ impl Db {
     pub async fn begin_snapshot(&self) -> Result<Tx> {
         Ok(match self {
             Db::Sqlite(pool, _) => Tx::Sqlite(pool.begin_with("BEGIN").await?, None),
-            Db::Postgres(pool) => Tx::Postgres(
+            Db::Postgres(pool, _) => Tx::Postgres(
                 pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
                     .await?,
             ),
@@ -241,7 +257,7 @@ impl Db {
                 lane.lite.close();
                 pool.close().await
             }
-            Db::Postgres(pool) => pool.close().await,
+            Db::Postgres(pool, _) => pool.close().await,
         }
     }
 }

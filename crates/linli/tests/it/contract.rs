@@ -250,7 +250,7 @@ async fn audit_chains_verify_and_reveal_tampering() {
             Db::Sqlite(..) => raw(&t.db, "DROP TRIGGER audit_log_no_update")
                 .await
                 .unwrap(),
-            Db::Postgres(_) => raw(
+            Db::Postgres(..) => raw(
                 &t.db,
                 "ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_update_or_delete",
             )
@@ -279,7 +279,7 @@ async fn audit_chains_verify_and_reveal_tampering() {
 async fn raw(db: &Db, sql: &'static str) -> Result<(), sqlx::Error> {
     match db {
         Db::Sqlite(pool, _) => sqlx::query(sql).execute(pool).await.map(|_| ()),
-        Db::Postgres(pool) => sqlx::query(sql).execute(pool).await.map(|_| ()),
+        Db::Postgres(pool, _) => sqlx::query(sql).execute(pool).await.map(|_| ()),
     }
 }
 
@@ -383,7 +383,7 @@ async fn audit_chain_heads_cannot_be_removed_or_rewound() {
             "{}: heads cannot be rewound",
             t.engine
         );
-        if let Db::Postgres(_) = &t.db {
+        if let Db::Postgres(..) = &t.db {
             assert!(
                 raw(&t.db, "TRUNCATE audit_log").await.is_err(),
                 "the log cannot be truncated"

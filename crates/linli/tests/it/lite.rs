@@ -204,8 +204,8 @@ async fn the_direct_sqlite_lane_agrees_with_sqlx_and_commits_in_groups() {
     );
 }
 
-/// Concurrent reports on both engines (a group commit on SQLite, a transaction each on
-/// PostgreSQL): all are stored, and one with a taken number fails alone, leaving nothing
+/// Concurrent reports on both engines (group commits on both): all are stored, and one
+/// with a taken number and one with an unknown category each fail alone, leaving nothing
 /// behind.
 #[tokio::test]
 async fn reports_commit_in_groups_and_fail_alone_on_both_engines() {
@@ -216,11 +216,19 @@ async fn reports_commit_in_groups_and_fail_alone_on_both_engines() {
         let news: Vec<NewMatter> = (0..30).map(|i| new_matter(c, i, "楼道灯坏了")).collect();
         let mut taken = new_matter(c, 99, "重复编号的事项");
         taken.number = news[0].number.clone();
+        // A category that does not exist: a failure other than a taken number, which
+        // fails a whole batch statement (the batch is then retried report by report).
+        let mut stray = new_matter(c, 98, "类别不存在的事项");
+        stray.category_id = Uuid::now_v7();
         matters::report_matter(&t.db, c.id, news[0].clone(), None, now)
             .await
             .unwrap();
         let mut writes = tokio::task::JoinSet::new();
-        for m in news[1..].iter().cloned().chain([taken.clone()]) {
+        for m in news[1..]
+            .iter()
+            .cloned()
+            .chain([taken.clone(), stray.clone()])
+        {
             let (db, community) = (t.db.clone(), c.id);
             writes.spawn(async move {
                 let id = m.id;
@@ -235,6 +243,12 @@ async fn reports_commit_in_groups_and_fail_alone_on_both_engines() {
             if id == taken.id {
                 assert!(
                     matches!(outcome, Err(StoreError::Conflict(_))),
+                    "{} {outcome:?}",
+                    t.engine
+                );
+            } else if id == stray.id {
+                assert!(
+                    matches!(outcome, Err(StoreError::ForeignKey(_))),
                     "{} {outcome:?}",
                     t.engine
                 );
@@ -253,12 +267,14 @@ async fn reports_commit_in_groups_and_fail_alone_on_both_engines() {
                 t.engine
             );
         }
-        assert!(
-            matters::find_matter(&mut conn.exec(), taken.id)
-                .await
-                .unwrap()
-                .is_none()
-        );
+        for refused in [&taken, &stray] {
+            assert!(
+                matters::find_matter(&mut conn.exec(), refused.id)
+                    .await
+                    .unwrap()
+                    .is_none()
+            );
+        }
         assert!(
             matters::timeline(&mut conn.exec(), c.id, taken.id)
                 .await

@@ -19,7 +19,7 @@ async fn columns(db: &Db) -> BTreeSet<(String, String)> {
         .fetch_all(pool)
         .await
         .unwrap(),
-        Db::Postgres(pool) => sqlx::query_as(
+        Db::Postgres(pool, _) => sqlx::query_as(
             "SELECT table_name::text, column_name::text FROM information_schema.columns \
              WHERE table_schema = 'public' AND table_name NOT LIKE '\\_sqlx%' \
              AND NOT (table_name = 'matters' AND column_name = 'search_vector')",

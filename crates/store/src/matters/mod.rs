@@ -5,6 +5,7 @@ pub mod calendar;
 pub mod categories;
 pub mod history;
 pub mod inbox;
+pub mod pg_reports;
 pub mod photos;
 pub mod records;
 pub mod supervision;

@@ -45,8 +45,9 @@ pub struct NewMatter {
     pub longitude: Option<f64>,
 }
 
-/// Records a new matter as reported, with the first entry of its timeline, in its own
-/// durable transaction. On SQLite it joins the direct lane's next group commit.
+/// Records a new matter as reported, with the first entry of its timeline, durably. It
+/// joins the next group commit: the direct lane's on SQLite, [`super::pg_reports`]'s on
+/// PostgreSQL.
 pub async fn report_matter(
     db: &Db,
     community: CommunityId,
@@ -66,6 +67,9 @@ pub async fn report_matter(
                 Ok(())
             })
             .await;
+    }
+    if let Some(reports) = db.pg_reports() {
+        return reports.report(community, m, actor, now).await;
     }
     let mut tx = db.begin().await?;
     insert_matter(&mut tx.exec(), community, &m, actor, now).await?;
@@ -87,7 +91,7 @@ pub async fn insert_matter(
     insert_event(ex, community, m.id, &first_event(m, actor), now).await
 }
 
-fn first_event(m: &NewMatter, actor: Option<AccountId>) -> NewEvent {
+pub(super) fn first_event(m: &NewMatter, actor: Option<AccountId>) -> NewEvent {
     NewEvent {
         seq: 1,
         actor,
@@ -114,7 +118,14 @@ fn search_entry_insert(community: CommunityId, m: &NewMatter) -> InsertStatement
 }
 
 fn matter_insert(community: CommunityId, m: &NewMatter, now: DateTime<Utc>) -> InsertStatement {
-    Query::insert()
+    matters_insert([(community, m, now)])
+}
+
+/// New matters as reported, one row each.
+pub(super) fn matters_insert<'m>(
+    reports: impl IntoIterator<Item = (CommunityId, &'m NewMatter, DateTime<Utc>)>,
+) -> InsertStatement {
+    let mut q = Query::insert()
         .into_table(Matters::Table)
         .columns([
             Matters::CommunityId,
@@ -142,7 +153,9 @@ fn matter_insert(community: CommunityId, m: &NewMatter, now: DateTime<Utc>) -> I
             Matters::CreatedAt,
             Matters::UpdatedAt,
         ])
-        .values_panic([
+        .to_owned();
+    for (community, m, now) in reports {
+        q.values_panic([
             community.0.into(),
             m.id.into(),
             m.number.clone().into(),
@@ -167,8 +180,9 @@ fn matter_insert(community: CommunityId, m: &NewMatter, now: DateTime<Utc>) -> I
             1i64.into(),
             now.into(),
             now.into(),
-        ])
-        .to_owned()
+        ]);
+    }
+    q
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -574,7 +588,14 @@ fn event_insert(
     e: &NewEvent,
     now: DateTime<Utc>,
 ) -> InsertStatement {
-    Query::insert()
+    events_insert([(community, matter, e, now)])
+}
+
+/// Timeline entries, one row each.
+pub(super) fn events_insert<'e>(
+    events: impl IntoIterator<Item = (CommunityId, Uuid, &'e NewEvent, DateTime<Utc>)>,
+) -> InsertStatement {
+    let mut q = Query::insert()
         .into_table(MatterEvents::Table)
         .columns([
             MatterEvents::CommunityId,
@@ -588,7 +609,9 @@ fn event_insert(
             MatterEvents::Comment,
             MatterEvents::Detail,
         ])
-        .values_panic([
+        .to_owned();
+    for (community, matter, e, now) in events {
+        q.values_panic([
             community.0.into(),
             matter.into(),
             e.seq.into(),
@@ -599,8 +622,9 @@ fn event_insert(
             e.to.as_str().into(),
             e.comment.clone().into(),
             e.detail.to_string().into(),
-        ])
-        .to_owned()
+        ]);
+    }
+    q
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
