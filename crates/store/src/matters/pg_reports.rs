@@ -16,8 +16,7 @@ use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
 use linli_domain::{AccountId, CommunityId};
-use sea_query::{OnConflict, PostgresQueryBuilder};
-use sea_query_sqlx::SqlxBinder;
+use sea_query::OnConflict;
 use sqlx::PgPool;
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
@@ -110,14 +109,12 @@ async fn run(pool: PgPool, mut reports: mpsc::UnboundedReceiver<Report>) {
 /// ids were taken).
 async fn insert_batch(pool: &PgPool, batch: &[Report]) -> Result<HashSet<Uuid>> {
     let mut tx = pool.begin().await?;
+    let mut ex = Exec::Postgres(&mut tx);
     let mut matters = matters_insert(batch.iter().map(|r| (r.community, &r.matter, r.now)));
     matters
         .on_conflict(OnConflict::new().do_nothing().to_owned())
         .returning_col(Matters::Id);
-    let (sql, values) = matters.build_sqlx(PostgresQueryBuilder);
-    let inserted: Vec<(Uuid,)> = sqlx::query_as_with(sqlx::AssertSqlSafe(sql), values)
-        .fetch_all(&mut *tx)
-        .await?;
+    let inserted: Vec<(Uuid,)> = ex.fetch_all(&matters).await?;
     let inserted: HashSet<Uuid> = inserted.into_iter().map(|(id,)| id).collect();
     let events: Vec<_> = batch
         .iter()
@@ -132,11 +129,10 @@ async fn insert_batch(pool: &PgPool, batch: &[Report]) -> Result<HashSet<Uuid>> 
         })
         .collect();
     if !events.is_empty() {
-        let (sql, values) = events_insert(events.iter().map(|(c, id, e, now)| (*c, *id, e, *now)))
-            .build_sqlx(PostgresQueryBuilder);
-        sqlx::query_with(sqlx::AssertSqlSafe(sql), values)
-            .execute(&mut *tx)
-            .await?;
+        ex.execute(&events_insert(
+            events.iter().map(|(c, id, e, now)| (*c, *id, e, *now)),
+        ))
+        .await?;
     }
     tx.commit().await?;
     Ok(inserted)
