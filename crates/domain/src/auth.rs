@@ -171,6 +171,14 @@ pub enum Action {
     /// Act as the people's mediation committee: register cases, see them all, assign
     /// mediators, archive. (Mediators see and work the cases they are assigned to.)
     ManageMediation,
+    /// See residents' points accounts and the ledger (grid workers: their grids').
+    ReadPoints,
+    /// Award points under the community's rules (grid workers: in their grids).
+    AwardPoints,
+    /// Correct the ledger with reversals (audited).
+    CorrectPoints,
+    /// Keep the earning rules.
+    ManagePointsRules,
 }
 
 /// How far a role reaches for an action.
@@ -227,6 +235,12 @@ fn reach(role: Role, action: Action) -> Option<Reach> {
         }
         (ManageMatterSettings, CommunityAdmin) => Some(Reach::Scope),
         (ManageMediation, CommunityStaff | CommunityAdmin) => Some(Reach::Scope),
+        (ReadPoints | AwardPoints, GridWorker) => Some(Reach::OwnGrids),
+        (ReadPoints | AwardPoints | CorrectPoints, CommunityStaff | CommunityAdmin) => {
+            Some(Reach::Scope)
+        }
+        (ReadPoints, DistrictAdmin | Auditor) => Some(Reach::Scope),
+        (ManagePointsRules, CommunityAdmin) => Some(Reach::Scope),
         _ => None,
     }
 }

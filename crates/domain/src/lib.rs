@@ -8,6 +8,7 @@ pub mod ids;
 pub mod locale;
 pub mod matters;
 pub mod mediation;
+pub mod points;
 pub mod registry;
 
 pub use ids::{

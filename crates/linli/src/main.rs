@@ -411,9 +411,20 @@ async fn run_check(url: &str) -> anyhow::Result<ExitCode> {
     for b in &report.audit_breaks {
         println!("audit chain {}: entry {}: {}", b.chain, b.seq, b.problem);
     }
+    for p in &report.ledger.problems {
+        match p.seq {
+            Some(seq) => println!(
+                "points ledger {}: transfer {seq}: {}",
+                p.community, p.problem
+            ),
+            None => println!("points ledger {}: {}", p.community, p.problem),
+        }
+    }
     println!(
-        "checked {} audit entries: {}",
+        "checked {} audit entries, {} points transfers and {} points accounts: {}",
         report.audit_entries_checked,
+        report.ledger.transfers_checked,
+        report.ledger.accounts_checked,
         if report.is_ok() {
             "ok"
         } else {

@@ -10,6 +10,7 @@ use sea_query::{Expr, ExprTrait, LockType, OnConflict, Order, Query};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use crate::run::Run;
 use crate::schema::{AuditChainHeads, AuditLog};
 use crate::{Db, Exec, Result, StoreError};
 
@@ -78,6 +79,15 @@ fn truncate_to_micros(at: DateTime<Utc>) -> DateTime<Utc> {
 /// Appends an event inside the caller's transaction, so the entry commits or rolls back
 /// with the change it records. Returns the entry's sequence number in its chain.
 pub async fn append(ex: &mut Exec<'_>, event: &AuditEvent, now: DateTime<Utc>) -> Result<i64> {
+    append_with(ex, event, now).await
+}
+
+/// [`append`] on either write path (a sqlx transaction or the SQLite lane's writer).
+pub(crate) async fn append_with<R: Run>(
+    ex: &mut R,
+    event: &AuditEvent,
+    now: DateTime<Utc>,
+) -> Result<i64> {
     let chain = event.community.map(|c| c.0).unwrap_or(PLATFORM_CHAIN);
     let seed = Query::insert()
         .into_table(AuditChainHeads::Table)

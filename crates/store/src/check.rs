@@ -1,6 +1,7 @@
 //! `linli check`: the database's own integrity checks plus our chains.
 
 use crate::audit::{self, ChainBreak};
+use crate::points::check::{self as ledger, LedgerReport};
 use crate::{Db, Engine, Result};
 
 #[derive(Debug, Default)]
@@ -9,11 +10,14 @@ pub struct CheckReport {
     pub database_problems: Vec<String>,
     pub audit_entries_checked: u64,
     pub audit_breaks: Vec<ChainBreak>,
+    pub ledger: LedgerReport,
 }
 
 impl CheckReport {
     pub fn is_ok(&self) -> bool {
-        self.database_problems.is_empty() && self.audit_breaks.is_empty()
+        self.database_problems.is_empty()
+            && self.audit_breaks.is_empty()
+            && self.ledger.problems.is_empty()
     }
 }
 
@@ -61,6 +65,7 @@ pub async fn run(db: &Db) -> Result<CheckReport> {
     let (checked, breaks) = audit::verify_chains(&mut ex).await?;
     report.audit_entries_checked = checked;
     report.audit_breaks = breaks;
+    report.ledger = ledger::verify(&mut ex).await?;
     tx.commit().await?;
     Ok(report)
 }

@@ -635,3 +635,88 @@ pub enum MediationEvents {
     ToStatus,
     Detail,
 }
+
+#[derive(Iden, Clone, Copy)]
+pub enum PointsRules {
+    Table,
+    CommunityId,
+    Id,
+    Code,
+    Version,
+    NameZh,
+    NameEn,
+    Basis,
+    Points,
+    RoundingMinutes,
+    MinMinutes,
+    PerOccasionCap,
+    PerDayCap,
+    PerMonthCap,
+    VerifierRole,
+    ApprovalThreshold,
+    Active,
+    CreatedBy,
+    CreatedAt,
+    SupersededAt,
+}
+
+#[derive(Iden, Clone, Copy)]
+pub enum PointsAccounts {
+    Table,
+    CommunityId,
+    Id,
+    Kind,
+    Balance,
+    CreatedAt,
+}
+
+#[derive(Iden, Clone, Copy)]
+pub enum PointsTransfers {
+    Table,
+    CommunityId,
+    Seq,
+    Id,
+    Kind,
+    FromAccount,
+    ToAccount,
+    Amount,
+    ReversesId,
+    RuleId,
+    RuleCode,
+    SubjectId,
+    ActorAccountId,
+    ApproverAccountId,
+    Memo,
+    At,
+    PrevHash,
+    Hash,
+}
+
+#[derive(Iden, Clone, Copy)]
+pub enum PointsEntries {
+    Table,
+    CommunityId,
+    AccountId,
+    Seq,
+    Amount,
+}
+
+#[derive(Iden, Clone, Copy)]
+pub enum PointsChainHeads {
+    Table,
+    CommunityId,
+    Seq,
+    Hash,
+}
+
+#[derive(Iden, Clone, Copy)]
+pub enum PointsOperations {
+    Table,
+    CommunityId,
+    ActorAccountId,
+    IdempotencyKey,
+    Operation,
+    RequestHash,
+    Result,
+    CreatedAt,
+}

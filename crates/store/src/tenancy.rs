@@ -138,6 +138,7 @@ pub async fn create_community(
     ex.execute(&insert).await?;
     // Every community starts with the seed catalogue of matter categories, to edit.
     crate::matters::categories::seed_catalogue(ex, id, now).await?;
+    crate::points::rules::seed_rules_into(ex, id, now).await?;
     Ok(id)
 }
 

@@ -14,6 +14,7 @@ mod migrations;
 mod open311;
 mod outbox;
 mod photos;
+mod points;
 mod registry;
 mod registry_io;
 mod resilience;

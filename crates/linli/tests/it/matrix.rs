@@ -56,9 +56,13 @@ enum Endpoint {
     ListPhotos,
     ListMediationCases,
     CreateMediationCase,
+    ReadPointsAccount,
+    AwardPoints,
+    ListPointsRules,
+    PutPointsRule,
 }
 
-const ENDPOINTS: [Endpoint; 39] = [
+const ENDPOINTS: [Endpoint; 43] = [
     Endpoint::Me,
     Endpoint::ReadCommunity,
     Endpoint::ListGrids,
@@ -98,6 +102,10 @@ const ENDPOINTS: [Endpoint; 39] = [
     Endpoint::ListPhotos,
     Endpoint::ListMediationCases,
     Endpoint::CreateMediationCase,
+    Endpoint::ReadPointsAccount,
+    Endpoint::AwardPoints,
+    Endpoint::ListPointsRules,
+    Endpoint::PutPointsRule,
 ];
 
 const SCOPES: [Scope; 4] = [
@@ -117,7 +125,17 @@ fn allowed_roles(endpoint: Endpoint) -> &'static [Role] {
         | Endpoint::GetCalendar
         | Endpoint::MyMatters
         | Endpoint::TriageProposal
-        | Endpoint::ListMediationCases => &Role::ALL,
+        | Endpoint::ListMediationCases
+        | Endpoint::ListPointsRules => &Role::ALL,
+        Endpoint::ReadPointsAccount => &[
+            GridWorker,
+            CommunityStaff,
+            CommunityAdmin,
+            DistrictAdmin,
+            Auditor,
+        ],
+        Endpoint::AwardPoints => &[GridWorker, CommunityStaff, CommunityAdmin],
+        Endpoint::PutPointsRule => &[CommunityAdmin],
         Endpoint::CreateMediationCase => &[CommunityStaff, CommunityAdmin],
         Endpoint::SetWorkingHours | Endpoint::ListWebhooks | Endpoint::ListDeliveries => {
             &[CommunityAdmin, DistrictAdmin]
@@ -189,6 +207,7 @@ fn denial_status(role: Role, endpoint: Endpoint, scope: Scope) -> u16 {
             | Endpoint::ListWebhooks
             | Endpoint::ListDeliveries
             | Endpoint::CreateMediationCase
+            | Endpoint::PutPointsRule
     );
     let member = match scope {
         Scope::Own | Scope::OtherGrid => true,
@@ -204,7 +223,8 @@ fn success_status(endpoint: Endpoint) -> u16 {
         Endpoint::CreateResident
         | Endpoint::CreateOrganisation
         | Endpoint::ReportMatter
-        | Endpoint::CreateMediationCase => 201,
+        | Endpoint::CreateMediationCase
+        | Endpoint::AwardPoints => 201,
         _ => 200,
     }
 }
@@ -265,6 +285,8 @@ fn addressed_in_grid(endpoint: Endpoint) -> bool {
             | Endpoint::CommentOnMatter
             | Endpoint::Open311Request
             | Endpoint::ListPhotos
+            | Endpoint::ReadPointsAccount
+            | Endpoint::AwardPoints
     )
 }
 
@@ -471,6 +493,31 @@ fn request(
                 None,
             )
         }
+        Endpoint::ReadPointsAccount => (
+            Method::GET,
+            format!("/api/v1/points/accounts/{resident}"),
+            None,
+        ),
+        Endpoint::AwardPoints => (
+            Method::POST,
+            "/api/v1/points/awards".into(),
+            Some(serde_json::json!({ "resident_id": resident, "rule": "council_meeting" })),
+        ),
+        Endpoint::ListPointsRules => (
+            Method::GET,
+            format!("/api/v1/communities/{community}/points-rules"),
+            None,
+        ),
+        Endpoint::PutPointsRule => (
+            Method::PUT,
+            format!("/api/v1/communities/{community}/points-rules/council_meeting"),
+            Some(serde_json::json!({
+                "name_zh": "议事会参会",
+                "name_en": "Council meeting attended",
+                "basis": "per_occasion",
+                "points": 5
+            })),
+        ),
         Endpoint::CreateResident => (
             Method::POST,
             format!("/api/v1/communities/{community}/residents"),
@@ -504,6 +551,10 @@ async fn every_role_every_endpoint_every_scope() {
                     .bearer_auth(&token);
                 if let Some(body) = body {
                     req = req.json(&body);
+                }
+                if endpoint == Endpoint::AwardPoints {
+                    // Every ledger-changing POST carries its own key.
+                    req = req.header("idempotency-key", format!("matrix-{role}-{scope:?}"));
                 }
                 if endpoint == Endpoint::CommentOnMatter {
                     // Each allowed comment is a step: send the version as it is now.

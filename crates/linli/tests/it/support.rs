@@ -193,6 +193,40 @@ async fn seed_place(
     grid: GridId,
     index: usize,
 ) -> (BuildingId, HouseholdId, ResidentId) {
+    let (name, phone, id17) = SEEDED_PEOPLE[index];
+    let person = (name.to_owned(), phone.to_owned(), id17.to_owned());
+    seed_person(ex, community, grid, index, person, None).await
+}
+
+/// Another resident in `grid`, with a building of their own, signed in as `account` if
+/// given (`index` from 2 up keeps their building code and ID number apart).
+pub async fn add_resident(
+    db: &Db,
+    community: CommunityId,
+    grid: GridId,
+    index: usize,
+    account: Option<AccountId>,
+) -> ResidentId {
+    let person = (
+        format!("居民{index}"),
+        format!("1370000{index:04}"),
+        format!("44030319850505{index:03}"),
+    );
+    let mut tx = db.begin().await.unwrap();
+    let (_, _, resident) =
+        seed_person(&mut tx.exec(), community, grid, index, person, account).await;
+    tx.commit().await.unwrap();
+    resident
+}
+
+async fn seed_person(
+    ex: &mut linli_store::Exec<'_>,
+    community: CommunityId,
+    grid: GridId,
+    index: usize,
+    (name, phone, id17): (String, String, String),
+    account: Option<AccountId>,
+) -> (BuildingId, HouseholdId, ResidentId) {
     let now = Utc::now();
     let key = test_key();
     let building = BuildingId::new();
@@ -239,14 +273,13 @@ async fn seed_place(
     .await
     .unwrap();
     let resident = ResidentId::new();
-    let (name, phone, id17) = SEEDED_PEOPLE[index];
-    let id = IdNumber::parse(&valid_id(id17)).unwrap();
+    let id = IdNumber::parse(&valid_id(&id17)).unwrap();
     residents::insert_residents(
         ex,
         community,
         &[NewResident {
             id: resident,
-            name: name.into(),
+            name,
             gender: Some(id.gender().as_str()),
             birth_date: Some(id.birth_date()),
             document_kind: Some("id_card"),
@@ -254,7 +287,7 @@ async fn seed_place(
             phone: Some(pii::seal_phone(
                 &key,
                 resident,
-                &Phone::parse(phone).unwrap(),
+                &Phone::parse(&phone).unwrap(),
             )),
             household_id: Some(household),
             building_id: Some(building),
@@ -263,7 +296,7 @@ async fn seed_place(
             party_organisation: None,
             skills: vec![],
             tags: vec![],
-            account_id: None,
+            account_id: account,
         }],
         now,
     )

@@ -12,6 +12,7 @@ pub mod mediation;
 pub mod open311;
 pub mod ops;
 pub mod photos;
+pub mod points;
 pub mod registry;
 pub mod residents;
 pub mod service;
@@ -128,6 +129,12 @@ pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(mediation::list_cases, mediation::create_case))
         .routes(routes!(mediation::get_case))
         .routes(routes!(mediation::take_step))
+        .routes(routes!(points::get_account))
+        .routes(routes!(points::my_points))
+        .routes(routes!(points::award))
+        .routes(routes!(points::reverse))
+        .routes(routes!(points::list_rules))
+        .routes(routes!(points::put_rule))
         .routes(routes!(webhooks::list_webhooks, webhooks::create_webhook))
         .routes(routes!(webhooks::delete_webhook))
         .routes(routes!(webhooks::list_deliveries))

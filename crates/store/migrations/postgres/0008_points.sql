@@ -1,0 +1,153 @@
+-- Contribution points (issue 5, DOMAIN §6): earning rules, accounts, the double-entry
+-- ledger hash-chained per community, and the record of every ledger-changing request
+-- under its idempotency key. Points are integers; nothing here is ever a float.
+
+-- One row per version of a rule: a change writes a new version and retires the old one
+-- (superseded_at), so every transfer names the exact rule that produced it.
+CREATE TABLE points_rules (
+    community_id UUID NOT NULL REFERENCES communities (id),
+    id UUID NOT NULL,
+    code TEXT NOT NULL,
+    version BIGINT NOT NULL CHECK (version >= 1),
+    name_zh TEXT NOT NULL,
+    name_en TEXT NOT NULL,
+    basis TEXT NOT NULL CHECK (basis IN ('per_hour', 'per_occasion', 'manual')),
+    points BIGINT NOT NULL CHECK (points > 0),
+    rounding_minutes BIGINT NOT NULL CHECK (rounding_minutes > 0),
+    min_minutes BIGINT NOT NULL CHECK (min_minutes >= 0),
+    per_occasion_cap BIGINT,
+    per_day_cap BIGINT,
+    per_month_cap BIGINT,
+    verifier_role TEXT,
+    approval_threshold BIGINT,
+    active BOOLEAN NOT NULL,
+    created_by UUID REFERENCES accounts (id),
+    created_at TIMESTAMPTZ NOT NULL,
+    superseded_at TIMESTAMPTZ,
+    PRIMARY KEY (community_id, id),
+    UNIQUE (community_id, code, version)
+);
+
+-- At most one current version of each rule.
+CREATE UNIQUE INDEX points_rules_current ON points_rules (community_id, code)
+    WHERE superseded_at IS NULL;
+
+-- A resident's account has the resident's id, a station's the service point's, a
+-- partner's the organisation's; the community's issuance and escrow accounts have ids
+-- of their own. Only issuance goes below zero (its balance is minus what circulates).
+CREATE TABLE points_accounts (
+    community_id UUID NOT NULL REFERENCES communities (id),
+    id UUID NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('issuance', 'escrow', 'resident', 'station', 'partner')),
+    balance BIGINT NOT NULL DEFAULT 0,
+    created_at TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (community_id, id),
+    CHECK (kind = 'issuance' OR balance >= 0)
+);
+
+CREATE UNIQUE INDEX points_accounts_one_issuance_one_escrow ON points_accounts (community_id, kind)
+    WHERE kind IN ('issuance', 'escrow');
+
+-- Transfers in chain order. Each has exactly two entries (below); the hash covers every
+-- field and the previous transfer's hash, so an edit, a deletion or a reordering shows up
+-- in `linli check`.
+CREATE TABLE points_transfers (
+    community_id UUID NOT NULL REFERENCES communities (id),
+    seq BIGINT NOT NULL CHECK (seq >= 1),
+    id UUID NOT NULL,
+    kind TEXT NOT NULL
+        CHECK (kind IN ('award', 'redeem', 'settle', 'refund', 'reversal', 'expiry')),
+    from_account UUID NOT NULL,
+    to_account UUID NOT NULL,
+    amount BIGINT NOT NULL CHECK (amount > 0),
+    reverses_id UUID,
+    rule_id UUID,
+    rule_code TEXT,
+    subject_id UUID,
+    actor_account_id UUID REFERENCES accounts (id),
+    approver_account_id UUID REFERENCES accounts (id),
+    memo TEXT NOT NULL,
+    at TIMESTAMPTZ NOT NULL,
+    prev_hash BYTEA NOT NULL,
+    hash BYTEA NOT NULL,
+    PRIMARY KEY (community_id, seq),
+    UNIQUE (community_id, id),
+    -- A transfer is reversed at most once.
+    UNIQUE (community_id, reverses_id),
+    CHECK (from_account <> to_account),
+    FOREIGN KEY (community_id, from_account) REFERENCES points_accounts (community_id, id),
+    FOREIGN KEY (community_id, to_account) REFERENCES points_accounts (community_id, id),
+    FOREIGN KEY (community_id, rule_id) REFERENCES points_rules (community_id, id)
+);
+
+-- What the caps count: a resident's awards under one rule in a period.
+CREATE INDEX points_transfers_usage ON points_transfers (community_id, to_account, rule_code, at)
+    WHERE kind = 'award';
+
+-- The two legs of every transfer: minus on the account it leaves, plus on the one it
+-- reaches. Per community they sum to zero; per account they sum to its balance.
+CREATE TABLE points_entries (
+    community_id UUID NOT NULL,
+    account_id UUID NOT NULL,
+    seq BIGINT NOT NULL,
+    amount BIGINT NOT NULL CHECK (amount <> 0),
+    PRIMARY KEY (community_id, account_id, seq),
+    FOREIGN KEY (community_id, seq) REFERENCES points_transfers (community_id, seq),
+    FOREIGN KEY (community_id, account_id) REFERENCES points_accounts (community_id, id)
+);
+
+CREATE TABLE points_chain_heads (
+    community_id UUID NOT NULL PRIMARY KEY REFERENCES communities (id),
+    seq BIGINT NOT NULL,
+    hash BYTEA NOT NULL
+);
+
+-- Every ledger-changing request that succeeded, under the key its sender gave it: a
+-- replay returns `result` and changes nothing; the same key with another request
+-- (another `request_hash`) is refused.
+CREATE TABLE points_operations (
+    community_id UUID NOT NULL REFERENCES communities (id),
+    actor_account_id UUID NOT NULL REFERENCES accounts (id),
+    idempotency_key TEXT NOT NULL,
+    operation TEXT NOT NULL,
+    request_hash BYTEA NOT NULL,
+    result TEXT NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (community_id, actor_account_id, idempotency_key)
+);
+
+CREATE FUNCTION points_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION '% is append-only', TG_TABLE_NAME;
+END;
+$$;
+
+CREATE TRIGGER points_transfers_append_only BEFORE UPDATE OR DELETE ON points_transfers
+    FOR EACH ROW EXECUTE FUNCTION points_append_only();
+
+CREATE TRIGGER points_transfers_no_truncate BEFORE TRUNCATE ON points_transfers
+    FOR EACH STATEMENT EXECUTE FUNCTION points_append_only();
+
+CREATE TRIGGER points_entries_append_only BEFORE UPDATE OR DELETE ON points_entries
+    FOR EACH ROW EXECUTE FUNCTION points_append_only();
+
+CREATE TRIGGER points_entries_no_truncate BEFORE TRUNCATE ON points_entries
+    FOR EACH STATEMENT EXECUTE FUNCTION points_append_only();
+
+CREATE FUNCTION points_chain_heads_forward_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP <> 'UPDATE' OR NEW.seq <= OLD.seq OR NEW.community_id <> OLD.community_id THEN
+        RAISE EXCEPTION 'points chain heads only move forward';
+    END IF;
+    RETURN NEW;
+END;
+$$;
+
+CREATE TRIGGER points_chain_heads_guard BEFORE UPDATE OR DELETE ON points_chain_heads
+    FOR EACH ROW EXECUTE FUNCTION points_chain_heads_forward_only();
+
+CREATE TRIGGER points_chain_heads_no_truncate BEFORE TRUNCATE ON points_chain_heads
+    FOR EACH STATEMENT EXECUTE FUNCTION points_append_only();
+
+-- A transfer is named by its id alone in the API (a reversal names the award it undoes).
+CREATE INDEX points_transfers_by_id ON points_transfers (id);

@@ -1,0 +1,783 @@
+//! The points ledger: double entry, hash-chained per community, every change under an
+//! idempotency key.
+//!
+//! One request is one transaction that (1) takes the community's chain head — on
+//! PostgreSQL a row lock, so a community's ledger changes happen one after another and
+//! every read below is exact; on SQLite the single writer already does that; (2) answers
+//! a replayed key from the stored result, or refuses a key reused for another request;
+//! (3) checks the change (balance, caps, what may be reversed) *before* writing anything,
+//! so a refusal leaves nothing behind; (4) moves the balances (guarded, and a CHECK
+//! constraint keeps every account but issuance at or above zero), appends the transfer
+//! and its two entries, advances the chain, and stores the result under the key.
+//!
+//! On SQLite the request runs in the lane's group commit (many requests, one `fsync`); a
+//! refusal is an answer, not a failure, so it does not disturb the batch.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use linli_domain::points::{
+    AccountKind, IdempotencyKey, Points, PointsRule, PointsRuleError, TransferKind, Usage,
+};
+use linli_domain::{AccountId, CommunityId, ResidentId};
+use sea_query::{Expr, ExprTrait, LockType, OnConflict, Query, SelectStatement};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::audit::{AuditEvent, append_with};
+use crate::run::{FromLite, LiteRun, Run, finish_now};
+use crate::schema::{
+    PointsAccounts, PointsChainHeads, PointsEntries, PointsOperations, PointsRules, PointsTransfers,
+};
+use crate::{Db, Result, StoreError};
+
+/// A ledger-changing request, as the web layer parsed and authorised it.
+#[derive(Debug, Clone)]
+pub struct LedgerRequest {
+    pub community: CommunityId,
+    /// Who sent it; idempotency keys are theirs.
+    pub actor: AccountId,
+    pub key: IdempotencyKey,
+    /// What was asked, as JSON: its hash tells a replay from a key reused for something
+    /// else. Serialised with sorted keys (serde_json's map), so field order never matters.
+    pub request: serde_json::Value,
+    pub change: Change,
+    /// Written to the audit log in the same transaction when the change is made (ledger
+    /// corrections are audited, DESIGN §4); not on a replay or a refusal.
+    pub audit: Option<AuditEvent>,
+}
+
+#[derive(Debug, Clone)]
+pub enum Change {
+    Award(Box<Award>),
+    Reversal(Reversal),
+}
+
+/// Points earned under a rule: issuance → the resident.
+#[derive(Debug, Clone)]
+pub struct Award {
+    pub resident: ResidentId,
+    /// The rule version the award is made under; refused if it is no longer current.
+    pub rule_id: Uuid,
+    pub rule: PointsRule,
+    /// What the contribution earns under the rule before the day and month caps.
+    pub earned: i64,
+    /// What it is for (a service record, a council meeting…), if anything.
+    pub subject: Option<Uuid>,
+    pub memo: String,
+    /// Where the community's current day and month began, in UTC (for the caps).
+    pub day_start: DateTime<Utc>,
+    pub month_start: DateTime<Utc>,
+}
+
+/// A correction: the reverse of an earlier transfer, linked to it.
+#[derive(Debug, Clone)]
+pub struct Reversal {
+    pub transfer: Uuid,
+    pub memo: String,
+}
+
+/// What a ledger request did. Stored under its key and returned, identical, on replay.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Receipt {
+    pub transfer_id: Uuid,
+    /// Position in the community's chain.
+    pub seq: i64,
+    pub kind: String,
+    pub amount: i64,
+    pub from_account: Uuid,
+    pub to_account: Uuid,
+    /// The resident whose points moved, and their balance after the transfer.
+    pub resident_id: Option<Uuid>,
+    pub balance: Option<i64>,
+    pub rule_code: Option<String>,
+    pub rule_version: Option<i32>,
+    pub reverses_id: Option<Uuid>,
+    pub memo: String,
+    pub at: DateTime<Utc>,
+}
+
+/// Why a ledger request changed nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// The idempotency key was used before for a different request.
+    KeyReused,
+    InsufficientPoints {
+        balance: i64,
+    },
+    UnknownTransfer,
+    NotReversible(TransferKind),
+    AlreadyReversed,
+    /// The rule was changed or retired after the request was prepared.
+    RuleChanged,
+    Rule(PointsRuleError),
+}
+
+/// A request's answer: its receipt, and whether it was made just now or is a replay.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    pub receipt: Receipt,
+    pub replayed: bool,
+}
+
+pub type Outcome = std::result::Result<Answer, Refusal>;
+
+/// Runs a ledger request and answers once it is durable (or refused).
+pub async fn submit(db: &Db, request: LedgerRequest, now: DateTime<Utc>) -> Result<Outcome> {
+    let now = truncate_to_micros(now);
+    if let Some(lite) = db.lite() {
+        let request = Arc::new(request);
+        return lite
+            .write(move |conn| finish_now(apply(&mut LiteRun(conn), &request, now)))
+            .await;
+    }
+    let mut tx = db.begin().await?;
+    let outcome = apply(&mut tx.exec(), &request, now).await?;
+    if outcome.is_ok() {
+        tx.commit().await?;
+    }
+    Ok(outcome)
+}
+
+async fn apply<R: Run>(run: &mut R, req: &LedgerRequest, now: DateTime<Utc>) -> Result<Outcome> {
+    let head = take_chain_head(run, req.community).await?;
+    let request_hash = Sha256::digest(req.request.to_string().as_bytes()).to_vec();
+    if let Some((stored_hash, result)) = find_operation(run, req).await? {
+        if stored_hash != request_hash {
+            return Ok(Err(Refusal::KeyReused));
+        }
+        let receipt = serde_json::from_str(&result)
+            .map_err(|e| StoreError::Corrupt(format!("stored ledger result: {e}")))?;
+        return Ok(Ok(Answer {
+            receipt,
+            replayed: true,
+        }));
+    }
+    let planned = match &req.change {
+        Change::Award(award) => plan_award(run, req.community, award).await?,
+        Change::Reversal(reversal) => plan_reversal(run, req.community, reversal).await?,
+    };
+    let posting = match planned {
+        Ok(posting) => posting,
+        Err(refusal) => return Ok(Err(refusal)),
+    };
+    let receipt = post(run, req, head, posting, now).await?;
+    if let Some(event) = &req.audit {
+        let mut event = event.clone();
+        if let serde_json::Value::Object(detail) = &mut event.detail {
+            detail.insert(
+                "transfer_id".to_owned(),
+                receipt.transfer_id.to_string().into(),
+            );
+        }
+        append_with(run, &event, now).await?;
+    }
+    record_operation(run, req, request_hash, &receipt, now).await?;
+    Ok(Ok(Answer {
+        receipt,
+        replayed: false,
+    }))
+}
+
+// ---------------------------------------------------------------------------------------
+// Accounts
+
+/// The community's issuance account: a fixed id derived from the community's, so it needs
+/// no lookup and two servers agree on it.
+pub fn issuance_account(community: CommunityId) -> Uuid {
+    community_account(community, "issuance")
+}
+
+/// Where redeemed points wait for the station's or partner's confirmation.
+pub fn escrow_account(community: CommunityId) -> Uuid {
+    community_account(community, "escrow")
+}
+
+fn community_account(community: CommunityId, kind: &str) -> Uuid {
+    let digest = Sha256::new()
+        .chain_update(b"linli points account\0")
+        .chain_update(kind.as_bytes())
+        .chain_update(community.0.as_bytes())
+        .finalize();
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    uuid::Builder::from_custom_bytes(bytes).into_uuid()
+}
+
+async fn open_account<R: Run>(
+    run: &mut R,
+    community: CommunityId,
+    kind: AccountKind,
+    id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let insert = Query::insert()
+        .into_table(PointsAccounts::Table)
+        .columns([
+            PointsAccounts::CommunityId,
+            PointsAccounts::Id,
+            PointsAccounts::Kind,
+            PointsAccounts::Balance,
+            PointsAccounts::CreatedAt,
+        ])
+        .values_panic([
+            community.0.into(),
+            id.into(),
+            kind.as_str().into(),
+            0i64.into(),
+            now.into(),
+        ])
+        .on_conflict(
+            OnConflict::columns([PointsAccounts::CommunityId, PointsAccounts::Id])
+                .do_nothing()
+                .to_owned(),
+        )
+        .to_owned();
+    run.execute(&insert).await?;
+    Ok(())
+}
+
+pub(super) fn balance_query(community: CommunityId, account: Uuid) -> SelectStatement {
+    Query::select()
+        .column(PointsAccounts::Balance)
+        .from(PointsAccounts::Table)
+        .and_where(Expr::col(PointsAccounts::CommunityId).eq(community.0))
+        .and_where(Expr::col(PointsAccounts::Id).eq(account))
+        .to_owned()
+}
+
+async fn balance_of<R: Run>(run: &mut R, community: CommunityId, account: Uuid) -> Result<i64> {
+    let row: Option<(i64,)> = run
+        .fetch_optional(&balance_query(community, account))
+        .await?;
+    Ok(row.map_or(0, |(b,)| b))
+}
+
+// ---------------------------------------------------------------------------------------
+// The chain
+
+struct Head {
+    seq: i64,
+    hash: Vec<u8>,
+}
+
+async fn take_chain_head<R: Run>(run: &mut R, community: CommunityId) -> Result<Head> {
+    let seed = Query::insert()
+        .into_table(PointsChainHeads::Table)
+        .columns([
+            PointsChainHeads::CommunityId,
+            PointsChainHeads::Seq,
+            PointsChainHeads::Hash,
+        ])
+        .values_panic([community.0.into(), 0i64.into(), vec![0u8; 32].into()])
+        .on_conflict(
+            OnConflict::column(PointsChainHeads::CommunityId)
+                .do_nothing()
+                .to_owned(),
+        )
+        .to_owned();
+    run.execute(&seed).await?;
+    let head = Query::select()
+        .columns([PointsChainHeads::Seq, PointsChainHeads::Hash])
+        .from(PointsChainHeads::Table)
+        .and_where(Expr::col(PointsChainHeads::CommunityId).eq(community.0))
+        .lock(LockType::Update)
+        .to_owned();
+    let (seq, hash): (i64, Vec<u8>) = run.fetch_one(&head).await?;
+    Ok(Head { seq, hash })
+}
+
+/// A transfer as stored: every field the hash covers.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct TransferRow {
+    pub community_id: Uuid,
+    pub seq: i64,
+    pub id: Uuid,
+    pub kind: String,
+    pub from_account: Uuid,
+    pub to_account: Uuid,
+    pub amount: i64,
+    pub reverses_id: Option<Uuid>,
+    pub rule_id: Option<Uuid>,
+    pub rule_code: Option<String>,
+    pub subject_id: Option<Uuid>,
+    pub actor_account_id: Option<Uuid>,
+    pub approver_account_id: Option<Uuid>,
+    pub memo: String,
+    pub at: DateTime<Utc>,
+    pub prev_hash: Vec<u8>,
+    pub hash: Vec<u8>,
+}
+
+impl FromLite for TransferRow {
+    fn from_lite(r: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        use crate::lite::decode::{opt_uuid, time, uuid};
+        Ok(TransferRow {
+            community_id: uuid(r, 0)?,
+            seq: r.get(1)?,
+            id: uuid(r, 2)?,
+            kind: r.get(3)?,
+            from_account: uuid(r, 4)?,
+            to_account: uuid(r, 5)?,
+            amount: r.get(6)?,
+            reverses_id: opt_uuid(r, 7)?,
+            rule_id: opt_uuid(r, 8)?,
+            rule_code: r.get(9)?,
+            subject_id: opt_uuid(r, 10)?,
+            actor_account_id: opt_uuid(r, 11)?,
+            approver_account_id: opt_uuid(r, 12)?,
+            memo: r.get(13)?,
+            at: time(r, 14)?,
+            prev_hash: r.get(15)?,
+            hash: r.get(16)?,
+        })
+    }
+}
+
+pub(crate) const TRANSFER_COLUMNS: [PointsTransfers; 17] = [
+    PointsTransfers::CommunityId,
+    PointsTransfers::Seq,
+    PointsTransfers::Id,
+    PointsTransfers::Kind,
+    PointsTransfers::FromAccount,
+    PointsTransfers::ToAccount,
+    PointsTransfers::Amount,
+    PointsTransfers::ReversesId,
+    PointsTransfers::RuleId,
+    PointsTransfers::RuleCode,
+    PointsTransfers::SubjectId,
+    PointsTransfers::ActorAccountId,
+    PointsTransfers::ApproverAccountId,
+    PointsTransfers::Memo,
+    PointsTransfers::At,
+    PointsTransfers::PrevHash,
+    PointsTransfers::Hash,
+];
+
+/// SHA-256 over a canonical JSON array of every stored field and the previous hash.
+/// Times are hashed at microsecond precision, which both engines keep.
+pub(crate) fn transfer_hash(t: &TransferRow) -> Vec<u8> {
+    let canonical = serde_json::json!([
+        t.community_id,
+        t.seq,
+        t.id,
+        t.kind,
+        t.from_account,
+        t.to_account,
+        t.amount,
+        t.reverses_id,
+        t.rule_id,
+        t.rule_code,
+        t.subject_id,
+        t.actor_account_id,
+        t.approver_account_id,
+        t.memo,
+        t.at.to_rfc3339_opts(SecondsFormat::Micros, true),
+        hex::encode(&t.prev_hash),
+    ]);
+    Sha256::digest(canonical.to_string().as_bytes()).to_vec()
+}
+
+fn truncate_to_micros(at: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(at.timestamp_micros()).unwrap_or(at)
+}
+
+// ---------------------------------------------------------------------------------------
+// Planning: every check, before anything is written
+
+/// A transfer that passed its checks.
+struct Posting {
+    kind: TransferKind,
+    from: (AccountKind, Uuid),
+    to: (AccountKind, Uuid),
+    amount: Points,
+    reverses: Option<Uuid>,
+    rule: Option<(Uuid, String, i32)>,
+    subject: Option<Uuid>,
+    memo: String,
+    /// The resident whose balance the receipt reports.
+    resident: Option<Uuid>,
+}
+
+async fn plan_award<R: Run>(
+    run: &mut R,
+    community: CommunityId,
+    award: &Award,
+) -> Result<std::result::Result<Posting, Refusal>> {
+    if !rule_is_current(run, community, award.rule_id).await? {
+        return Ok(Err(Refusal::RuleChanged));
+    }
+    let resident = award.resident.0;
+    let usage = Usage {
+        today: awarded_since(
+            run,
+            community,
+            resident,
+            &award.rule.draft.code,
+            award.day_start,
+        )
+        .await?,
+        this_month: awarded_since(
+            run,
+            community,
+            resident,
+            &award.rule.draft.code,
+            award.month_start,
+        )
+        .await?,
+    };
+    let amount = match award.rule.within_caps(award.earned, usage) {
+        Ok(amount) => amount,
+        Err(e) => return Ok(Err(Refusal::Rule(e))),
+    };
+    Ok(Ok(Posting {
+        kind: TransferKind::Award,
+        from: (AccountKind::Issuance, issuance_account(community)),
+        to: (AccountKind::Resident, resident),
+        amount,
+        reverses: None,
+        rule: Some((
+            award.rule_id,
+            award.rule.draft.code.clone(),
+            award.rule.version,
+        )),
+        subject: award.subject,
+        memo: award.memo.clone(),
+        resident: Some(resident),
+    }))
+}
+
+async fn rule_is_current<R: Run>(run: &mut R, community: CommunityId, rule: Uuid) -> Result<bool> {
+    let q = Query::select()
+        .column(PointsRules::Version)
+        .from(PointsRules::Table)
+        .and_where(Expr::col(PointsRules::CommunityId).eq(community.0))
+        .and_where(Expr::col(PointsRules::Id).eq(rule))
+        .and_where(Expr::col(PointsRules::SupersededAt).is_null())
+        .and_where(Expr::col(PointsRules::Active).eq(true))
+        .to_owned();
+    Ok(run.fetch_optional::<(i64,)>(&q).await?.is_some())
+}
+
+/// Points a resident was awarded under one rule since `since`, less any reversed since.
+async fn awarded_since<R: Run>(
+    run: &mut R,
+    community: CommunityId,
+    resident: Uuid,
+    rule_code: &str,
+    since: DateTime<Utc>,
+) -> Result<i64> {
+    let reversed = Query::select()
+        .expr(Expr::val(1))
+        .from_as(PointsTransfers::Table, Reversals)
+        .and_where(Expr::col((Reversals, PointsTransfers::CommunityId)).eq(community.0))
+        .and_where(
+            Expr::col((Reversals, PointsTransfers::ReversesId))
+                .equals((PointsTransfers::Table, PointsTransfers::Id)),
+        )
+        .to_owned();
+    let q = Query::select()
+        .expr(
+            Expr::col((PointsTransfers::Table, PointsTransfers::Amount))
+                .sum()
+                .cast_as("BIGINT"),
+        )
+        .from(PointsTransfers::Table)
+        .and_where(
+            Expr::col((PointsTransfers::Table, PointsTransfers::CommunityId)).eq(community.0),
+        )
+        .and_where(Expr::col((PointsTransfers::Table, PointsTransfers::ToAccount)).eq(resident))
+        .and_where(Expr::col((PointsTransfers::Table, PointsTransfers::RuleCode)).eq(rule_code))
+        .and_where(Expr::col((PointsTransfers::Table, PointsTransfers::At)).gte(since))
+        .and_where(
+            Expr::col((PointsTransfers::Table, PointsTransfers::Kind))
+                .eq(TransferKind::Award.as_str()),
+        )
+        .and_where(Expr::exists(reversed).not())
+        .to_owned();
+    let (sum,): (Option<i64>,) = run.fetch_one(&q).await?;
+    Ok(sum.unwrap_or(0))
+}
+
+#[derive(sea_query::Iden)]
+struct Reversals;
+
+async fn plan_reversal<R: Run>(
+    run: &mut R,
+    community: CommunityId,
+    reversal: &Reversal,
+) -> Result<std::result::Result<Posting, Refusal>> {
+    let Some(original) = find_transfer(run, community, reversal.transfer).await? else {
+        return Ok(Err(Refusal::UnknownTransfer));
+    };
+    let kind = TransferKind::parse(&original.kind)
+        .ok_or_else(|| StoreError::Corrupt(format!("transfer kind {:?}", original.kind)))?;
+    if !kind.is_reversible() {
+        return Ok(Err(Refusal::NotReversible(kind)));
+    }
+    let already = Query::select()
+        .column(PointsTransfers::Seq)
+        .from(PointsTransfers::Table)
+        .and_where(Expr::col(PointsTransfers::CommunityId).eq(community.0))
+        .and_where(Expr::col(PointsTransfers::ReversesId).eq(original.id))
+        .to_owned();
+    if run.fetch_optional::<(i64,)>(&already).await?.is_some() {
+        return Ok(Err(Refusal::AlreadyReversed));
+    }
+    let (from, to, resident) = match kind {
+        // Taking back an award: the resident must still hold the points.
+        TransferKind::Award => (
+            (AccountKind::Resident, original.to_account),
+            (AccountKind::Issuance, original.from_account),
+            original.to_account,
+        ),
+        // Restoring expired points.
+        _ => (
+            (AccountKind::Issuance, original.to_account),
+            (AccountKind::Resident, original.from_account),
+            original.from_account,
+        ),
+    };
+    if from.0 == AccountKind::Resident {
+        let balance = balance_of(run, community, from.1).await?;
+        if balance < original.amount {
+            return Ok(Err(Refusal::InsufficientPoints { balance }));
+        }
+    }
+    Ok(Ok(Posting {
+        kind: TransferKind::Reversal,
+        from,
+        to,
+        amount: Points::new(original.amount)
+            .map_err(|_| StoreError::Corrupt("transfer amount out of range".to_owned()))?,
+        reverses: Some(original.id),
+        rule: None,
+        subject: original.subject_id,
+        memo: reversal.memo.clone(),
+        resident: Some(resident),
+    }))
+}
+
+/// One transfer of a community, by id.
+pub(crate) async fn find_transfer<R: Run>(
+    run: &mut R,
+    community: CommunityId,
+    id: Uuid,
+) -> Result<Option<TransferRow>> {
+    let q = Query::select()
+        .columns(TRANSFER_COLUMNS)
+        .from(PointsTransfers::Table)
+        .and_where(Expr::col(PointsTransfers::CommunityId).eq(community.0))
+        .and_where(Expr::col(PointsTransfers::Id).eq(id))
+        .to_owned();
+    run.fetch_optional(&q).await
+}
+
+/// The community a transfer belongs to, found by its id alone (the API names transfers
+/// by id).
+pub async fn transfer_community(ex: &mut crate::Exec<'_>, id: Uuid) -> Result<Option<CommunityId>> {
+    let q = Query::select()
+        .column(PointsTransfers::CommunityId)
+        .from(PointsTransfers::Table)
+        .and_where(Expr::col(PointsTransfers::Id).eq(id))
+        .to_owned();
+    let row: Option<(Uuid,)> = ex.fetch_optional(&q).await?;
+    Ok(row.map(|(c,)| CommunityId(c)))
+}
+
+// ---------------------------------------------------------------------------------------
+// Writing
+
+async fn post<R: Run>(
+    run: &mut R,
+    req: &LedgerRequest,
+    head: Head,
+    posting: Posting,
+    now: DateTime<Utc>,
+) -> Result<Receipt> {
+    let community = req.community;
+    let amount = posting.amount.get();
+    open_account(run, community, posting.from.0, posting.from.1, now).await?;
+    open_account(run, community, posting.to.0, posting.to.1, now).await?;
+    move_balance(run, community, posting.from, -amount).await?;
+    move_balance(run, community, posting.to, amount).await?;
+    let mut transfer = TransferRow {
+        community_id: community.0,
+        seq: head.seq + 1,
+        id: Uuid::now_v7(),
+        kind: posting.kind.as_str().to_owned(),
+        from_account: posting.from.1,
+        to_account: posting.to.1,
+        amount,
+        reverses_id: posting.reverses,
+        rule_id: posting.rule.as_ref().map(|r| r.0),
+        rule_code: posting.rule.as_ref().map(|r| r.1.clone()),
+        subject_id: posting.subject,
+        actor_account_id: Some(req.actor.0),
+        approver_account_id: None,
+        memo: posting.memo.clone(),
+        at: now,
+        prev_hash: head.hash,
+        hash: Vec::new(),
+    };
+    transfer.hash = transfer_hash(&transfer);
+    run.execute(&transfer_insert(&transfer)).await?;
+    let entries = Query::insert()
+        .into_table(PointsEntries::Table)
+        .columns([
+            PointsEntries::CommunityId,
+            PointsEntries::AccountId,
+            PointsEntries::Seq,
+            PointsEntries::Amount,
+        ])
+        .values_panic([
+            community.0.into(),
+            transfer.from_account.into(),
+            transfer.seq.into(),
+            (-amount).into(),
+        ])
+        .values_panic([
+            community.0.into(),
+            transfer.to_account.into(),
+            transfer.seq.into(),
+            amount.into(),
+        ])
+        .to_owned();
+    run.execute(&entries).await?;
+    let advance = Query::update()
+        .table(PointsChainHeads::Table)
+        .value(PointsChainHeads::Seq, transfer.seq)
+        .value(PointsChainHeads::Hash, transfer.hash.clone())
+        .and_where(Expr::col(PointsChainHeads::CommunityId).eq(community.0))
+        .to_owned();
+    run.execute(&advance).await?;
+    let balance = match posting.resident {
+        Some(resident) => Some(balance_of(run, community, resident).await?),
+        None => None,
+    };
+    Ok(Receipt {
+        transfer_id: transfer.id,
+        seq: transfer.seq,
+        kind: transfer.kind,
+        amount,
+        from_account: transfer.from_account,
+        to_account: transfer.to_account,
+        resident_id: posting.resident,
+        balance,
+        rule_code: transfer.rule_code,
+        rule_version: posting.rule.map(|r| r.2),
+        reverses_id: transfer.reverses_id,
+        memo: transfer.memo,
+        at: transfer.at,
+    })
+}
+
+/// Adds `delta` to an account's balance. A debit is guarded: the checks before already
+/// made sure it is covered, and the CHECK constraint stands behind both.
+async fn move_balance<R: Run>(
+    run: &mut R,
+    community: CommunityId,
+    (kind, account): (AccountKind, Uuid),
+    delta: i64,
+) -> Result<()> {
+    let mut update = Query::update()
+        .table(PointsAccounts::Table)
+        .value(
+            PointsAccounts::Balance,
+            Expr::col(PointsAccounts::Balance).add(delta),
+        )
+        .and_where(Expr::col(PointsAccounts::CommunityId).eq(community.0))
+        .and_where(Expr::col(PointsAccounts::Id).eq(account))
+        .to_owned();
+    if delta < 0 && kind != AccountKind::Issuance {
+        update.and_where(Expr::col(PointsAccounts::Balance).gte(-delta));
+    }
+    if run.execute(&update).await? != 1 {
+        return Err(StoreError::Corrupt(format!(
+            "points account {account} could not move by {delta}"
+        )));
+    }
+    Ok(())
+}
+
+fn transfer_insert(t: &TransferRow) -> sea_query::InsertStatement {
+    Query::insert()
+        .into_table(PointsTransfers::Table)
+        .columns(TRANSFER_COLUMNS)
+        .values_panic([
+            t.community_id.into(),
+            t.seq.into(),
+            t.id.into(),
+            t.kind.clone().into(),
+            t.from_account.into(),
+            t.to_account.into(),
+            t.amount.into(),
+            t.reverses_id.into(),
+            t.rule_id.into(),
+            t.rule_code.clone().into(),
+            t.subject_id.into(),
+            t.actor_account_id.into(),
+            t.approver_account_id.into(),
+            t.memo.clone().into(),
+            t.at.into(),
+            t.prev_hash.clone().into(),
+            t.hash.clone().into(),
+        ])
+        .to_owned()
+}
+
+// ---------------------------------------------------------------------------------------
+// Idempotency
+
+async fn find_operation<R: Run>(
+    run: &mut R,
+    req: &LedgerRequest,
+) -> Result<Option<(Vec<u8>, String)>> {
+    let q = Query::select()
+        .columns([PointsOperations::RequestHash, PointsOperations::Result])
+        .from(PointsOperations::Table)
+        .and_where(Expr::col(PointsOperations::CommunityId).eq(req.community.0))
+        .and_where(Expr::col(PointsOperations::ActorAccountId).eq(req.actor.0))
+        .and_where(Expr::col(PointsOperations::IdempotencyKey).eq(req.key.as_str()))
+        .to_owned();
+    run.fetch_optional(&q).await
+}
+
+async fn record_operation<R: Run>(
+    run: &mut R,
+    req: &LedgerRequest,
+    request_hash: Vec<u8>,
+    receipt: &Receipt,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let result = serde_json::to_string(receipt)
+        .map_err(|e| StoreError::Corrupt(format!("ledger result: {e}")))?;
+    let operation = match req.change {
+        Change::Award(_) => "award",
+        Change::Reversal(_) => "reversal",
+    };
+    let insert = Query::insert()
+        .into_table(PointsOperations::Table)
+        .columns([
+            PointsOperations::CommunityId,
+            PointsOperations::ActorAccountId,
+            PointsOperations::IdempotencyKey,
+            PointsOperations::Operation,
+            PointsOperations::RequestHash,
+            PointsOperations::Result,
+            PointsOperations::CreatedAt,
+        ])
+        .values_panic([
+            req.community.0.into(),
+            req.actor.0.into(),
+            req.key.as_str().into(),
+            operation.into(),
+            request_hash.into(),
+            result.into(),
+            now.into(),
+        ])
+        .to_owned();
+    run.execute(&insert).await?;
+    Ok(())
+}
