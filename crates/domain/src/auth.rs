@@ -179,6 +179,9 @@ pub enum Action {
     CorrectPoints,
     /// Keep the earning rules.
     ManagePointsRules,
+    /// Keep the redemption catalogue and who confirms redemptions for stations and
+    /// partners.
+    ManagePointsCatalogue,
 }
 
 /// How far a role reaches for an action.
@@ -241,6 +244,7 @@ fn reach(role: Role, action: Action) -> Option<Reach> {
         }
         (ReadPoints, DistrictAdmin | Auditor) => Some(Reach::Scope),
         (ManagePointsRules, CommunityAdmin) => Some(Reach::Scope),
+        (ManagePointsCatalogue, CommunityStaff | CommunityAdmin) => Some(Reach::Scope),
         _ => None,
     }
 }

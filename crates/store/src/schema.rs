@@ -720,3 +720,48 @@ pub enum PointsOperations {
     Result,
     CreatedAt,
 }
+
+#[derive(Iden, Clone, Copy)]
+pub enum PointsOffers {
+    Table,
+    CommunityId,
+    Id,
+    ProviderKind,
+    ProviderId,
+    Title,
+    Description,
+    Kind,
+    Cost,
+    Stock,
+    ValidFrom,
+    ValidUntil,
+    Active,
+    Version,
+    CreatedAt,
+    UpdatedAt,
+}
+
+#[derive(Iden, Clone, Copy)]
+pub enum PointsRedemptions {
+    Table,
+    CommunityId,
+    Id,
+    OfferId,
+    ResidentId,
+    Cost,
+    CodeHash,
+    Status,
+    ExpiresAt,
+    CreatedAt,
+    SettledAt,
+    SettledBy,
+}
+
+#[derive(Iden, Clone, Copy)]
+pub enum PointsConfirmers {
+    Table,
+    CommunityId,
+    ProviderId,
+    AccountId,
+    CreatedAt,
+}

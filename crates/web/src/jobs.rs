@@ -15,6 +15,9 @@ use crate::state::AppState;
 /// The recurring supervision sweep (reminders and escalation).
 pub const MATTERS_SWEEP: &str = "matters_sweep";
 
+/// The recurring points sweep (redemptions nobody confirmed in time).
+pub const POINTS_SWEEP: &str = "points_sweep";
+
 /// How often the sweep runs.
 pub const SWEEP_INTERVAL: chrono::Duration = chrono::Duration::minutes(1);
 /// How long a claim lasts before another worker may take the job.
@@ -36,14 +39,16 @@ pub fn worker_name() -> String {
 pub async fn ensure_recurring(state: &AppState) -> linli_store::Result<()> {
     let now = Utc::now();
     let mut conn = state.db.acquire().await?;
-    let job = NewJob {
-        kind: MATTERS_SWEEP,
-        payload: serde_json::json!({}),
-        run_at: now,
-        max_attempts: i32::MAX,
-        unique_key: Some(MATTERS_SWEEP.to_owned()),
-    };
-    jobs::enqueue(&mut conn.exec(), &job, now).await?;
+    for kind in [MATTERS_SWEEP, POINTS_SWEEP] {
+        let job = NewJob {
+            kind,
+            payload: serde_json::json!({}),
+            run_at: now,
+            max_attempts: i32::MAX,
+            unique_key: Some(kind.to_owned()),
+        };
+        jobs::enqueue(&mut conn.exec(), &job, now).await?;
+    }
     Ok(())
 }
 
@@ -64,6 +69,13 @@ async fn run_job(state: &AppState, job: &JobRow) -> anyhow::Result<Option<chrono
                     escalated = report.escalated,
                     "supervision sweep"
                 );
+            }
+            Ok(Some(Utc::now() + SWEEP_INTERVAL))
+        }
+        POINTS_SWEEP => {
+            let expired = crate::points::expire_redemptions(state, Utc::now()).await?;
+            if expired > 0 {
+                tracing::info!(expired, "points sweep: redemptions given back");
             }
             Ok(Some(Utc::now() + SWEEP_INTERVAL))
         }

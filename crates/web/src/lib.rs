@@ -15,6 +15,7 @@ pub mod middleware;
 pub mod outbox;
 pub mod pages;
 pub mod pii;
+pub mod points;
 pub mod server;
 pub mod spreadsheet;
 pub mod state;

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use chrono::{Duration, Utc};
 use linli_domain::auth::Role;
-use linli_domain::points::IdempotencyKey;
+use linli_domain::points::{IdempotencyKey, PointsRuleError, TransferKind};
 use linli_domain::{AccountId, CommunityId, ResidentId};
 use linli_store::points::{self as ledger, Award, Change, LedgerRequest, Refusal, Reversal};
 use linli_store::{Db, audit, check};
@@ -460,8 +460,8 @@ fn award_request(
     let start = Utc::now() - Duration::hours(1);
     LedgerRequest {
         community,
-        actor,
-        key: IdempotencyKey::parse(key).unwrap(),
+        actor: Some(actor),
+        key: Some(IdempotencyKey::parse(key).unwrap()),
         request: json!({ "op": "award", "resident": resident, "rule": rule.code, "earned": earned }),
         change: Change::Award(Box::new(Award {
             resident,
@@ -485,8 +485,8 @@ fn reversal_request(
 ) -> LedgerRequest {
     LedgerRequest {
         community,
-        actor,
-        key: IdempotencyKey::parse(key).unwrap(),
+        actor: Some(actor),
+        key: Some(IdempotencyKey::parse(key).unwrap()),
         request: json!({ "op": "reversal", "transfer": transfer }),
         change: Change::Reversal(Reversal {
             transfer,
@@ -512,16 +512,246 @@ impl Rng {
 #[derive(Debug, Clone)]
 struct ModelTransfer {
     id: Uuid,
-    kind: &'static str,
+    kind: TransferKind,
     resident: ResidentId,
-    rule: Option<&'static str>,
+    rule: Option<String>,
     amount: i64,
     reversed: bool,
 }
 
+/// The model of the ledger: balances, transfers, the offer's stock and the redemptions.
+#[derive(Debug, Default)]
+struct Model {
+    balances: HashMap<ResidentId, i64>,
+    transfers: Vec<ModelTransfer>,
+    stock: i64,
+    /// (redemption, resident, status)
+    redemptions: Vec<(Uuid, ResidentId, &'static str)>,
+}
+
+const OFFER_COST: i64 = 7;
+
+/// A redemption's code hash in this test: any fixed function of its id will do.
+fn test_code_hash(redemption: Uuid) -> Vec<u8> {
+    redemption.as_bytes().to_vec()
+}
+
+impl Model {
+    fn balance(&self, resident: ResidentId) -> i64 {
+        self.balances.get(&resident).copied().unwrap_or(0)
+    }
+
+    /// What the ledger must answer to `change`, given the model.
+    fn expect(&self, change: &Change) -> Result<(), Refusal> {
+        match change {
+            Change::Award(award) => {
+                let used: i64 = self
+                    .transfers
+                    .iter()
+                    .filter(|m| {
+                        m.kind == TransferKind::Award
+                            && !m.reversed
+                            && m.resident == award.resident
+                            && m.rule.as_deref() == Some(award.rule.draft.code.as_str())
+                    })
+                    .map(|m| m.amount)
+                    .sum();
+                let allowed = match award.rule.draft.per_month_cap {
+                    Some(cap) => award.earned.min(cap - used),
+                    None => award.earned,
+                };
+                if allowed <= 0 {
+                    Err(Refusal::Rule(PointsRuleError::CapReached))
+                } else {
+                    Ok(())
+                }
+            }
+            Change::Reversal(r) => {
+                let target = self.transfers.iter().find(|m| m.id == r.transfer).unwrap();
+                if !target.kind.is_reversible() {
+                    Err(Refusal::NotReversible(target.kind))
+                } else if target.reversed {
+                    Err(Refusal::AlreadyReversed)
+                } else if self.balance(target.resident) < target.amount {
+                    Err(Refusal::InsufficientPoints {
+                        balance: self.balance(target.resident),
+                    })
+                } else {
+                    Ok(())
+                }
+            }
+            Change::Redeem(r) => {
+                if self.stock < 1 {
+                    Err(Refusal::SoldOut)
+                } else if self.balance(r.resident) < OFFER_COST {
+                    Err(Refusal::InsufficientPoints {
+                        balance: self.balance(r.resident),
+                    })
+                } else {
+                    Ok(())
+                }
+            }
+            Change::Confirm(c) => {
+                let (_, _, status) = self
+                    .redemptions
+                    .iter()
+                    .find(|x| x.0 == c.redemption)
+                    .unwrap();
+                if c.code_hash != test_code_hash(c.redemption) {
+                    Err(Refusal::WrongCode)
+                } else if *status != "pending" {
+                    Err(Refusal::NotPending((*status).to_owned()))
+                } else {
+                    Ok(())
+                }
+            }
+            Change::Refund(r) => {
+                let (_, _, status) = self
+                    .redemptions
+                    .iter()
+                    .find(|x| x.0 == r.redemption)
+                    .unwrap();
+                if *status != "pending" {
+                    Err(Refusal::NotPending((*status).to_owned()))
+                } else {
+                    Ok(())
+                }
+            }
+        }
+    }
+
+    fn apply(&mut self, receipt: &ledger::Receipt, change: &Change) {
+        let resident = ResidentId(receipt.resident_id.expect("a resident's points moved"));
+        let record = |model: &mut Model, kind: TransferKind, rule: Option<String>| {
+            model.transfers.push(ModelTransfer {
+                id: receipt.transfer_id,
+                kind,
+                resident,
+                rule,
+                amount: receipt.amount,
+                reversed: false,
+            });
+        };
+        match change {
+            Change::Award(award) => {
+                *self.balances.entry(resident).or_default() += receipt.amount;
+                record(
+                    self,
+                    TransferKind::Award,
+                    Some(award.rule.draft.code.clone()),
+                );
+            }
+            Change::Reversal(reversal) => {
+                *self.balances.entry(resident).or_default() -= receipt.amount;
+                let original = self
+                    .transfers
+                    .iter_mut()
+                    .find(|m| m.id == reversal.transfer)
+                    .unwrap();
+                original.reversed = true;
+                record(self, TransferKind::Reversal, None);
+            }
+            Change::Redeem(r) => {
+                assert_eq!(receipt.amount, OFFER_COST);
+                *self.balances.entry(resident).or_default() -= OFFER_COST;
+                self.stock -= 1;
+                self.redemptions.push((r.redemption, resident, "pending"));
+                record(self, TransferKind::Redeem, None);
+            }
+            Change::Confirm(c) => {
+                self.redemptions
+                    .iter_mut()
+                    .find(|x| x.0 == c.redemption)
+                    .unwrap()
+                    .2 = "confirmed";
+                record(self, TransferKind::Settle, None);
+            }
+            Change::Refund(r) => {
+                *self.balances.entry(resident).or_default() += OFFER_COST;
+                self.stock += 1;
+                self.redemptions
+                    .iter_mut()
+                    .find(|x| x.0 == r.redemption)
+                    .unwrap()
+                    .2 = "cancelled";
+                record(self, TransferKind::Refund, None);
+            }
+        }
+        assert_eq!(
+            Some(self.balance(resident)),
+            receipt.balance,
+            "the receipt's balance"
+        );
+    }
+}
+
+/// A partner of community `a` and an offer of theirs, made through the store.
+async fn store_offer(db: &Db, world: &World, cost: i64, stock: i64) -> Uuid {
+    let now = Utc::now();
+    let org = linli_domain::OrganisationId::new();
+    let offer = Uuid::now_v7();
+    let mut tx = db.begin().await.unwrap();
+    let mut ex = tx.exec();
+    linli_store::registry::organisations::insert_organisation(
+        &mut ex,
+        world.a.id,
+        &linli_store::registry::organisations::NewOrganisation {
+            id: org,
+            kind: "merchant",
+            name: "社区小超市".into(),
+            uscc: None,
+            contact_name: None,
+            contact_phone: None,
+            address: None,
+        },
+        now,
+    )
+    .await
+    .unwrap();
+    linli_store::points::catalogue::insert_offer(
+        &mut ex,
+        world.a.id,
+        &linli_store::points::catalogue::NewOffer {
+            id: offer,
+            provider_kind: "partner",
+            provider_id: org.0,
+            title: "鸡蛋一盒".into(),
+            description: String::new(),
+            kind: "goods",
+            cost,
+            stock,
+            valid_from: now - Duration::hours(1),
+            valid_until: now + Duration::days(30),
+            active: true,
+        },
+        now,
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    offer
+}
+
+fn keyed(
+    community: CommunityId,
+    actor: AccountId,
+    key: &str,
+    request: Value,
+    change: Change,
+) -> LedgerRequest {
+    LedgerRequest {
+        community,
+        actor: Some(actor),
+        key: Some(IdempotencyKey::parse(key).unwrap()),
+        request,
+        change,
+        audit: None,
+    }
+}
+
 #[tokio::test]
 async fn random_ledger_operations_keep_every_invariant() {
-    const STEPS: usize = 240;
+    const STEPS: usize = 300;
     for t in TestDb::all().await {
         let world = seed_world(&t.db).await;
         let community = world.a.id;
@@ -544,20 +774,21 @@ async fn random_ledger_operations_keep_every_invariant() {
             }
             out
         };
-        let seed = 0x5EED_u64 ^ u64::from(t.engine.len() as u32);
-        let mut rng = Rng(seed);
-        let mut balances: HashMap<ResidentId, i64> = HashMap::new();
-        let mut transfers: Vec<ModelTransfer> = Vec::new();
-        // Every key sent, with its request and the answer it got.
+        let offer = store_offer(&t.db, &world, OFFER_COST, 6).await;
+        let mut model = Model {
+            stock: 6,
+            ..Model::default()
+        };
+        let mut rng = Rng(0x5EED ^ t.engine.len() as u64);
+        // Every request sent with a key, and the answer it got.
         let mut sent: Vec<(LedgerRequest, Result<ledger::Receipt, Refusal>)> = Vec::new();
 
         for step in 0..STEPS {
             let actor = actors[rng.below(2)];
             let key = format!("op-{step:05}-{}", rng.below(1_000_000));
-            let choice = rng.below(10);
-            let (request, expected): (LedgerRequest, Option<Result<(), Refusal>>) = if choice < 5 {
-                // An award under a random rule.
-                let resident = residents[rng.below(2)];
+            let resident = residents[rng.below(2)];
+            let choice = rng.below(16);
+            let request = if choice < 6 {
                 let code = ["council_meeting", "proposal_adopted", "commendation"][rng.below(3)];
                 let rule = &rules[code];
                 let earned = if code == "commendation" {
@@ -565,50 +796,49 @@ async fn random_ledger_operations_keep_every_invariant() {
                 } else {
                     rule.points
                 };
-                let used: i64 = transfers
-                    .iter()
-                    .filter(|m| {
-                        m.kind == "award"
-                            && !m.reversed
-                            && m.resident == resident
-                            && m.rule == Some(code)
-                    })
-                    .map(|m| m.amount)
-                    .sum();
-                let allowed = match rule.per_month_cap {
-                    Some(cap) => earned.min(cap - used),
-                    None => earned,
-                };
-                let expected = if allowed <= 0 {
-                    Err(Refusal::Rule(
-                        linli_domain::points::PointsRuleError::CapReached,
-                    ))
-                } else {
-                    Ok(())
-                };
-                (
-                    award_request(community, actor, &key, resident, rule, earned),
-                    Some(expected),
+                award_request(community, actor, &key, resident, rule, earned)
+            } else if choice < 8 && !model.transfers.is_empty() {
+                let target = model.transfers[rng.below(model.transfers.len())].id;
+                reversal_request(community, actor, &key, target)
+            } else if choice < 11 {
+                let redemption = Uuid::now_v7();
+                keyed(
+                    community,
+                    actor,
+                    &key,
+                    json!({ "op": "redeem", "resident": resident, "redemption": redemption }),
+                    Change::Redeem(ledger::Redeem {
+                        resident,
+                        redemption,
+                        offer,
+                        code_hash: test_code_hash(redemption),
+                        valid_for: Duration::days(7),
+                    }),
                 )
-            } else if choice < 8 && !transfers.is_empty() {
-                // A reversal of a random transfer (some of them reversals, or reversed).
-                let target = transfers[rng.below(transfers.len())].clone();
-                let expected = if target.kind != "award" {
-                    Err(Refusal::NotReversible(
-                        linli_domain::points::TransferKind::Reversal,
-                    ))
-                } else if target.reversed {
-                    Err(Refusal::AlreadyReversed)
-                } else if balances[&target.resident] < target.amount {
-                    Err(Refusal::InsufficientPoints {
-                        balance: balances[&target.resident],
+            } else if choice < 14 && !model.redemptions.is_empty() {
+                let (redemption, _, _) = model.redemptions[rng.below(model.redemptions.len())];
+                let code_hash = if rng.below(8) == 0 {
+                    vec![0; 16]
+                } else {
+                    test_code_hash(redemption)
+                };
+                let change = if choice < 13 {
+                    Change::Confirm(ledger::Confirm {
+                        redemption,
+                        code_hash,
                     })
                 } else {
-                    Ok(())
+                    Change::Refund(ledger::Refund {
+                        redemption,
+                        why: ledger::RefundReason::Cancelled,
+                    })
                 };
-                (
-                    reversal_request(community, actor, &key, target.id),
-                    Some(expected),
+                keyed(
+                    community,
+                    actor,
+                    &key,
+                    json!({ "op": choice, "redemption": redemption }),
+                    change,
                 )
             } else if !sent.is_empty() {
                 // A retry of an earlier request, or its key reused for another one.
@@ -626,21 +856,21 @@ async fn random_ledger_operations_keep_every_invariant() {
                             );
                         }
                         // A refused request stored nothing, so running it again decides
-                        // afresh: it may pass now that points or caps moved (and from then
-                        // on its key replays that success).
-                        (Err(_), Ok(made)) => {
-                            if made.replayed {
-                                assert!(transfers.iter().any(|m| m.id == made.receipt.transfer_id));
-                            } else {
-                                apply_to_model(
-                                    &made.receipt,
-                                    &earlier,
-                                    &mut balances,
-                                    &mut transfers,
-                                );
-                            }
+                        // afresh: it may pass now that points, caps or stock moved (and
+                        // from then on its key replays that success).
+                        (Err(_), Ok(made)) if made.replayed => {
+                            assert!(
+                                model
+                                    .transfers
+                                    .iter()
+                                    .any(|m| m.id == made.receipt.transfer_id)
+                            );
                         }
-                        (_, Err(_)) => {}
+                        (Err(_), Ok(made)) => model.apply(&made.receipt, &earlier.change),
+                        (Ok(_), Err(refusal)) => {
+                            panic!("a stored answer was not replayed: {refusal:?}")
+                        }
+                        (Err(_), Err(_)) => {}
                     }
                 } else if answer.is_ok() {
                     let mut reused = earlier.clone();
@@ -648,21 +878,22 @@ async fn random_ledger_operations_keep_every_invariant() {
                     let outcome = ledger::submit(&t.db, reused, Utc::now()).await.unwrap();
                     assert_eq!(outcome, Err(Refusal::KeyReused));
                 }
-                check_against_model(&t.db, community, &balances, &transfers).await;
+                check_against_model(&t.db, &world, offer, &model).await;
                 continue;
             } else {
                 continue;
             };
+            let expected = model.expect(&request.change);
             let outcome = ledger::submit(&t.db, request.clone(), Utc::now())
                 .await
                 .unwrap();
             match (expected, outcome) {
-                (Some(Ok(())), Ok(made)) => {
+                (Ok(()), Ok(made)) => {
                     assert!(!made.replayed);
-                    apply_to_model(&made.receipt, &request, &mut balances, &mut transfers);
+                    model.apply(&made.receipt, &request.change);
                     sent.push((request, Ok(made.receipt)));
                 }
-                (Some(Err(refusal)), Err(got)) => {
+                (Err(refusal), Err(got)) => {
                     assert_eq!(got, refusal, "step {step} on {}", t.engine);
                     sent.push((request, Err(got)));
                 }
@@ -671,76 +902,33 @@ async fn random_ledger_operations_keep_every_invariant() {
                     t.engine
                 ),
             }
-            check_against_model(&t.db, community, &balances, &transfers).await;
+            check_against_model(&t.db, &world, offer, &model).await;
         }
-        assert!(
-            transfers.len() > 60,
-            "the run made transfers: {}",
-            transfers.len()
-        );
-        assert!(transfers.iter().any(|m| m.kind == "reversal"));
-    }
-}
-
-fn apply_to_model(
-    receipt: &ledger::Receipt,
-    request: &LedgerRequest,
-    balances: &mut HashMap<ResidentId, i64>,
-    transfers: &mut Vec<ModelTransfer>,
-) {
-    let resident = ResidentId(receipt.resident_id.expect("a resident's points moved"));
-    match &request.change {
-        Change::Award(award) => {
-            *balances.entry(resident).or_default() += receipt.amount;
-            transfers.push(ModelTransfer {
-                id: receipt.transfer_id,
-                kind: "award",
-                resident,
-                rule: Some(match award.rule.draft.code.as_str() {
-                    "council_meeting" => "council_meeting",
-                    "proposal_adopted" => "proposal_adopted",
-                    _ => "commendation",
-                }),
-                amount: receipt.amount,
-                reversed: false,
-            });
-        }
-        Change::Reversal(reversal) => {
-            *balances.entry(resident).or_default() -= receipt.amount;
-            let original = transfers
-                .iter_mut()
-                .find(|m| m.id == reversal.transfer)
-                .unwrap();
-            original.reversed = true;
-            transfers.push(ModelTransfer {
-                id: receipt.transfer_id,
-                kind: "reversal",
-                resident,
-                rule: None,
-                amount: receipt.amount,
-                reversed: false,
-            });
+        let kinds = |k: TransferKind| model.transfers.iter().filter(|m| m.kind == k).count();
+        for kind in [
+            TransferKind::Award,
+            TransferKind::Reversal,
+            TransferKind::Redeem,
+            TransferKind::Settle,
+            TransferKind::Refund,
+        ] {
+            assert!(kinds(kind) > 0, "the run made no {kind:?} on {}", t.engine);
         }
     }
-    assert_eq!(
-        Some(balances[&resident]),
-        receipt.balance,
-        "the receipt's balance"
-    );
 }
 
 /// The ledger's own invariants (`linli check`: chain, two legs a transfer, entries summing
-/// to zero, balances equal to their entries, none below zero) and the model's balances.
-async fn check_against_model(
-    db: &Db,
-    community: CommunityId,
-    balances: &HashMap<ResidentId, i64>,
-    transfers: &[ModelTransfer],
-) {
+/// to zero, balances equal to their entries, none below zero) and the model's balances,
+/// stock and escrow.
+async fn check_against_model(db: &Db, world: &World, offer: Uuid, model: &Model) {
+    let community = world.a.id;
     let report = ledger_is_sound(db).await;
-    assert_eq!(report.ledger.transfers_checked, transfers.len() as u64);
+    assert_eq!(
+        report.ledger.transfers_checked,
+        model.transfers.len() as u64
+    );
     let mut conn = db.acquire().await.unwrap();
-    for (resident, balance) in balances {
+    for (resident, balance) in &model.balances {
         let history = linli_store::points::accounts::history(
             &mut conn.exec(),
             community,
@@ -753,6 +941,30 @@ async fn check_against_model(
         assert_eq!(history.balance, *balance);
         assert!(*balance >= 0);
     }
+    let pending = model
+        .redemptions
+        .iter()
+        .filter(|r| r.2 == "pending")
+        .count() as i64;
+    let escrow = linli_store::points::accounts::history(
+        &mut conn.exec(),
+        community,
+        ledger::escrow_account(community),
+        None,
+        1,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        escrow.balance,
+        pending * OFFER_COST,
+        "escrow holds what is pending"
+    );
+    let row = linli_store::points::catalogue::find_offer(&mut conn.exec(), community, offer)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.stock, model.stock);
 }
 
 #[tokio::test]
@@ -915,5 +1127,401 @@ async fn check_finds_a_tampered_balance_and_a_tampered_transfer() {
             problems.iter().any(|p| p.contains("entries do not match")),
             "{problems:?}"
         );
+    }
+}
+
+/// A partner merchant of community `a` with an offer, and a partner account registered
+/// to confirm for it. Returns (offer id, partner token).
+async fn partner_offer(
+    app: &TestApp,
+    world: &World,
+    cost: i64,
+    stock: i64,
+    tag: &str,
+) -> (String, String) {
+    let staff = app.token(world.username(Role::CommunityStaff)).await;
+    let r = app
+        .post_json(
+            &format!("/api/v1/communities/{}/organisations", world.a.id),
+            &staff,
+            &json!({ "kind": "merchant", "name": format!("社区理发店{tag}") }),
+        )
+        .await;
+    assert_eq!(r.status(), 201);
+    let org: Value = r.json().await.unwrap();
+    let until = (Utc::now() + Duration::days(30)).to_rfc3339();
+    let r = app
+        .post_json(
+            "/api/v1/points/catalogue",
+            &staff,
+            &json!({ "provider_kind": "partner", "provider_id": org["id"], "title": "理发八折", "kind": "discount", "cost": cost, "stock": stock, "valid_until": until }),
+        )
+        .await;
+    assert_eq!(r.status(), 201);
+    let offer: Value = r.json().await.unwrap();
+    let partner_name = format!("pt-partner-{tag}");
+    let partner = add_account(&app.db, &partner_name, Some(world.a.id)).await;
+    grant(&app.db, world.a.id, partner, Role::Partner, &[]).await;
+    let r = app
+        .post_json(
+            &format!("/api/v1/communities/{}/points-confirmers", world.a.id),
+            &staff,
+            &json!({ "provider_id": org["id"], "account_id": partner }),
+        )
+        .await;
+    assert_eq!(r.status(), 204);
+    (
+        offer["id"].as_str().unwrap().to_owned(),
+        app.token(&partner_name).await,
+    )
+}
+
+/// Awards `points` to a resident straight through the store (manual rule, small steps).
+async fn give(db: &Db, world: &World, resident: ResidentId, points: i64, tag: &str) {
+    let rule = {
+        let mut conn = db.acquire().await.unwrap();
+        ledger::current_rule(&mut conn.exec(), world.a.id, "proposal_adopted")
+            .await
+            .unwrap()
+            .unwrap()
+    };
+    let staff = world.account_id(Role::CommunityStaff);
+    let mut left = points;
+    let mut i = 0;
+    while left > 0 {
+        let step = left.min(20);
+        let outcome = ledger::submit(
+            db,
+            award_request(
+                world.a.id,
+                staff,
+                &format!("give-{tag}-{i:04}"),
+                resident,
+                &rule,
+                step,
+            ),
+            Utc::now(),
+        )
+        .await
+        .unwrap();
+        assert!(outcome.is_ok(), "{outcome:?}");
+        left -= step;
+        i += 1;
+    }
+}
+
+#[tokio::test]
+async fn a_redemption_is_confirmed_once_cancelled_or_given_back_when_it_expires() {
+    for t in TestDb::all().await {
+        let world = seed_world(&t.db).await;
+        let app = TestApp::spawn(&t.db).await;
+        let resident = signed_in_resident(&t.db, &world, "pt-redeemer", 6).await;
+        let me = app.token("pt-redeemer").await;
+        let (offer, partner) = partner_offer(&app, &world, 15, 2, "a").await;
+        give(&t.db, &world, resident, 20, "a").await;
+
+        let redeem = json!({ "offer_id": offer });
+        let r = post_keyed(
+            &app,
+            "/api/v1/points/redemptions",
+            &me,
+            "redeem-0001",
+            &redeem,
+        )
+        .await;
+        assert_eq!(r.status(), 201, "{}", t.engine);
+        let body = r.text().await.unwrap();
+        let made: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(
+            (
+                made["kind"].as_str(),
+                made["amount"].as_i64(),
+                made["balance"].as_i64()
+            ),
+            (Some("redeem"), Some(15), Some(5))
+        );
+        let code = made["code"].as_str().unwrap().to_owned();
+        assert_eq!(code.len(), 10);
+        let again = post_keyed(
+            &app,
+            "/api/v1/points/redemptions",
+            &me,
+            "redeem-0001",
+            &redeem,
+        )
+        .await;
+        assert_eq!(
+            again.text().await.unwrap(),
+            body,
+            "a replay shows the same code"
+        );
+        let (status, p) = problem(
+            post_keyed(
+                &app,
+                "/api/v1/points/redemptions",
+                &me,
+                "redeem-0002",
+                &redeem,
+            )
+            .await,
+        )
+        .await;
+        assert_eq!(
+            (status, p["code"].as_str().unwrap()),
+            (409, "insufficient_points")
+        );
+        let catalogue = app.get_json("/api/v1/points/catalogue", &me).await;
+        assert_eq!(catalogue[0]["stock"], 1);
+
+        // Someone who is not the partner's confirmer cannot confirm; a wrong code is refused.
+        let id = made["redemption_id"].as_str().unwrap();
+        let confirm = format!("/api/v1/points/redemptions/{id}/confirm");
+        let worker = app.token(world.username(Role::GridWorker)).await;
+        assert_eq!(
+            post_keyed(
+                &app,
+                &confirm,
+                &worker,
+                "confirm-0001",
+                &json!({ "code": code })
+            )
+            .await
+            .status(),
+            404
+        );
+        let (status, p) = problem(
+            post_keyed(
+                &app,
+                &confirm,
+                &partner,
+                "confirm-0002",
+                &json!({ "code": "0000000000" }),
+            )
+            .await,
+        )
+        .await;
+        assert_eq!((status, p["code"].as_str().unwrap()), (422, "wrong_code"));
+        let typed = format!("{}-{}", &code[..5], code[5..].to_lowercase());
+        let r = post_keyed(
+            &app,
+            &confirm,
+            &partner,
+            "confirm-0003",
+            &json!({ "code": typed }),
+        )
+        .await;
+        assert_eq!(r.status(), 201);
+        let settled: Value = r.json().await.unwrap();
+        assert_eq!(
+            (settled["kind"].as_str(), settled["amount"].as_i64()),
+            (Some("settle"), Some(15))
+        );
+        let (status, p) = problem(
+            post_keyed(
+                &app,
+                &confirm,
+                &partner,
+                "confirm-0004",
+                &json!({ "code": code }),
+            )
+            .await,
+        )
+        .await;
+        assert_eq!(
+            (status, p["code"].as_str().unwrap()),
+            (409, "redemption_not_pending")
+        );
+
+        // Cancelled: points and stock come back.
+        give(&t.db, &world, resident, 10, "b").await;
+        let r = post_keyed(
+            &app,
+            "/api/v1/points/redemptions",
+            &me,
+            "redeem-0003",
+            &redeem,
+        )
+        .await;
+        let second: Value = r.json().await.unwrap();
+        assert_eq!(second["balance"], 0);
+        let cancel = format!(
+            "/api/v1/points/redemptions/{}/cancel",
+            second["redemption_id"].as_str().unwrap()
+        );
+        let r = post_keyed(&app, &cancel, &me, "cancel-0001", &json!({})).await;
+        assert_eq!(r.status(), 201);
+        let back: Value = r.json().await.unwrap();
+        assert_eq!(
+            (back["kind"].as_str(), back["balance"].as_i64()),
+            (Some("refund"), Some(15))
+        );
+        let (status, _) =
+            problem(post_keyed(&app, &cancel, &me, "cancel-0002", &json!({})).await).await;
+        assert_eq!(status, 409);
+        let catalogue = app.get_json("/api/v1/points/catalogue", &me).await;
+        assert_eq!(catalogue[0]["stock"], 1);
+
+        // Unconfirmed past its time: the code no longer works, and the sweep gives it back.
+        let r = post_keyed(
+            &app,
+            "/api/v1/points/redemptions",
+            &me,
+            "redeem-0004",
+            &redeem,
+        )
+        .await;
+        let third: Value = r.json().await.unwrap();
+        let third_id: Uuid = third["redemption_id"].as_str().unwrap().parse().unwrap();
+        let later = Utc::now() + Duration::days(8);
+        let late = ledger::submit(
+            &t.db,
+            LedgerRequest {
+                community: world.a.id,
+                actor: None,
+                key: None,
+                request: json!({ "op": "confirm" }),
+                change: Change::Confirm(ledger::Confirm {
+                    redemption: third_id,
+                    code_hash: linli_web::points::code_hash(third["code"].as_str().unwrap()),
+                }),
+                audit: None,
+            },
+            later,
+        )
+        .await
+        .unwrap();
+        assert_eq!(late, Err(Refusal::CodeExpired));
+        let state = linli_web::AppState::new(
+            t.db.clone(),
+            crate::support::test_key(),
+            linli_web::Settings::default(),
+        );
+        assert_eq!(
+            linli_web::points::expire_redemptions(&state, Utc::now())
+                .await
+                .unwrap(),
+            0,
+            "not due yet"
+        );
+        assert_eq!(
+            linli_web::points::expire_redemptions(&state, later)
+                .await
+                .unwrap(),
+            1
+        );
+        assert_eq!(
+            linli_web::points::expire_redemptions(&state, later)
+                .await
+                .unwrap(),
+            0,
+            "given back once"
+        );
+        let mine = app.get_json("/api/v1/me/points", &me).await;
+        assert_eq!(mine["balance"], 15);
+        let list = app.get_json("/api/v1/me/redemptions", &me).await;
+        let statuses: Vec<&str> = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["status"].as_str().unwrap())
+            .collect();
+        assert_eq!(statuses, ["expired", "cancelled", "confirmed"]);
+        assert!(list[0]["code"].is_null());
+
+        // What is held in escrow is exactly what is pending: nothing now.
+        let escrow = {
+            let mut conn = t.db.acquire().await.unwrap();
+            linli_store::points::accounts::history(
+                &mut conn.exec(),
+                world.a.id,
+                ledger::escrow_account(world.a.id),
+                None,
+                1,
+            )
+            .await
+            .unwrap()
+            .balance
+        };
+        assert_eq!(escrow, 0);
+        ledger_is_sound(&t.db).await;
+    }
+}
+
+#[tokio::test]
+async fn fifty_simultaneous_redemptions_against_a_balance_for_one() {
+    for t in TestDb::all().await {
+        let world = seed_world(&t.db).await;
+        let app = TestApp::spawn(&t.db).await;
+        let resident = signed_in_resident(&t.db, &world, "pt-rush", 7).await;
+        let me = app.token("pt-rush").await;
+        let (offer, _) = partner_offer(&app, &world, 15, 100, "b").await;
+        give(&t.db, &world, resident, 20, "rush").await;
+        let body = json!({ "offer_id": offer });
+        let tries = (0..50).map(|i| {
+            let (app, me, body) = (&app, &me, &body);
+            async move {
+                let r = post_keyed(
+                    app,
+                    "/api/v1/points/redemptions",
+                    me,
+                    &format!("rush-{i:04}"),
+                    body,
+                )
+                .await;
+                let status = r.status().as_u16();
+                let value: Value = r.json().await.unwrap();
+                (status, value)
+            }
+        });
+        let answers = futures::future::join_all(tries).await;
+        let made = answers.iter().filter(|(s, _)| *s == 201).count();
+        let short = answers
+            .iter()
+            .filter(|(s, v)| *s == 409 && v["code"] == "insufficient_points")
+            .count();
+        assert_eq!((made, short), (1, 49), "{}: {answers:?}", t.engine);
+        assert_eq!(app.get_json("/api/v1/me/points", &me).await["balance"], 5);
+        ledger_is_sound(&t.db).await;
+    }
+}
+
+#[tokio::test]
+async fn stock_is_never_oversold() {
+    for t in TestDb::all().await {
+        let world = seed_world(&t.db).await;
+        let app = TestApp::spawn(&t.db).await;
+        let resident = signed_in_resident(&t.db, &world, "pt-stock", 8).await;
+        let me = app.token("pt-stock").await;
+        let (offer, _) = partner_offer(&app, &world, 1, 3, "c").await;
+        give(&t.db, &world, resident, 100, "stock").await;
+        let body = json!({ "offer_id": offer });
+        let tries = (0..20).map(|i| {
+            let (app, me, body) = (&app, &me, &body);
+            async move {
+                let r = post_keyed(
+                    app,
+                    "/api/v1/points/redemptions",
+                    me,
+                    &format!("stock-{i:04}"),
+                    body,
+                )
+                .await;
+                let status = r.status().as_u16();
+                let value: Value = r.json().await.unwrap();
+                (status, value)
+            }
+        });
+        let answers = futures::future::join_all(tries).await;
+        let made = answers.iter().filter(|(s, _)| *s == 201).count();
+        let gone = answers
+            .iter()
+            .filter(|(s, v)| *s == 409 && v["code"] == "sold_out")
+            .count();
+        assert_eq!((made, gone), (3, 17), "{}: {answers:?}", t.engine);
+        assert_eq!(app.get_json("/api/v1/me/points", &me).await["balance"], 97);
+        let staff = app.token(world.username(Role::CommunityStaff)).await;
+        let all = app.get_json("/api/v1/points/catalogue", &staff).await;
+        assert_eq!(all[0]["stock"], 0);
+        ledger_is_sound(&t.db).await;
     }
 }

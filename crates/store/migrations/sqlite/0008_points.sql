@@ -149,3 +149,61 @@ END;
 
 -- A transfer is named by its id alone in the API (a reversal names the award it undoes).
 CREATE INDEX points_transfers_by_id ON points_transfers (id);
+
+-- The catalogue: what service stations (service points) and partners (organisations)
+-- offer for points, with a stock that is never oversold and a period it is offered in.
+CREATE TABLE points_offers (
+    community_id BLOB NOT NULL REFERENCES communities (id),
+    id BLOB NOT NULL,
+    provider_kind TEXT NOT NULL CHECK (provider_kind IN ('station', 'partner')),
+    provider_id BLOB NOT NULL,
+    title TEXT NOT NULL,
+    description TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('service', 'goods', 'discount')),
+    cost INTEGER NOT NULL CHECK (cost > 0),
+    stock INTEGER NOT NULL CHECK (stock >= 0),
+    valid_from TEXT NOT NULL,
+    valid_until TEXT NOT NULL,
+    active BOOLEAN NOT NULL,
+    version INTEGER NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (community_id, id),
+    CHECK (valid_until > valid_from)
+);
+
+-- A redemption holds its points in the community's escrow account until the station or
+-- partner confirms it with the one-time code (only the code's hash is kept), or until it
+-- is cancelled or expires and the points go back.
+CREATE TABLE points_redemptions (
+    community_id BLOB NOT NULL REFERENCES communities (id),
+    id BLOB NOT NULL,
+    offer_id BLOB NOT NULL,
+    resident_id BLOB NOT NULL,
+    cost INTEGER NOT NULL CHECK (cost > 0),
+    code_hash BLOB NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('pending', 'confirmed', 'cancelled', 'expired')),
+    expires_at TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    settled_at TEXT,
+    settled_by BLOB REFERENCES accounts (id),
+    PRIMARY KEY (community_id, id),
+    UNIQUE (community_id, code_hash),
+    FOREIGN KEY (community_id, offer_id) REFERENCES points_offers (community_id, id)
+);
+
+CREATE INDEX points_redemptions_due ON points_redemptions (expires_at) WHERE status = 'pending';
+CREATE INDEX points_redemptions_by_resident ON points_redemptions (community_id, resident_id, id);
+CREATE INDEX points_redemptions_by_id ON points_redemptions (id);
+
+-- Who may confirm redemptions for a station or partner (besides community staff, who
+-- may confirm at any station).
+CREATE TABLE points_confirmers (
+    community_id BLOB NOT NULL REFERENCES communities (id),
+    provider_id BLOB NOT NULL,
+    account_id BLOB NOT NULL REFERENCES accounts (id),
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (community_id, provider_id, account_id)
+);
+
+CREATE INDEX points_offers_by_id ON points_offers (id);

@@ -28,7 +28,8 @@ use uuid::Uuid;
 use crate::audit::{AuditEvent, append_with};
 use crate::run::{FromLite, LiteRun, Run, finish_now};
 use crate::schema::{
-    PointsAccounts, PointsChainHeads, PointsEntries, PointsOperations, PointsRules, PointsTransfers,
+    PointsAccounts, PointsChainHeads, PointsEntries, PointsOffers, PointsOperations,
+    PointsRedemptions, PointsRules, PointsTransfers,
 };
 use crate::{Db, Result, StoreError};
 
@@ -36,9 +37,10 @@ use crate::{Db, Result, StoreError};
 #[derive(Debug, Clone)]
 pub struct LedgerRequest {
     pub community: CommunityId,
-    /// Who sent it; idempotency keys are theirs.
-    pub actor: AccountId,
-    pub key: IdempotencyKey,
+    /// Who sent it; idempotency keys are theirs. `None` for the server's own work (the
+    /// expiry sweep), which is made safe to repeat by the state it changes instead.
+    pub actor: Option<AccountId>,
+    pub key: Option<IdempotencyKey>,
     /// What was asked, as JSON: its hash tells a replay from a key reused for something
     /// else. Serialised with sorted keys (serde_json's map), so field order never matters.
     pub request: serde_json::Value,
@@ -52,6 +54,21 @@ pub struct LedgerRequest {
 pub enum Change {
     Award(Box<Award>),
     Reversal(Reversal),
+    Redeem(Redeem),
+    Confirm(Confirm),
+    Refund(Refund),
+}
+
+impl Change {
+    fn name(&self) -> &'static str {
+        match self {
+            Change::Award(_) => "award",
+            Change::Reversal(_) => "reversal",
+            Change::Redeem(_) => "redeem",
+            Change::Confirm(_) => "confirm",
+            Change::Refund(_) => "refund",
+        }
+    }
 }
 
 /// Points earned under a rule: issuance → the resident.
@@ -78,6 +95,42 @@ pub struct Reversal {
     pub memo: String,
 }
 
+/// A resident redeems an offer: the cost goes to escrow, the stock goes down by one, and a
+/// pending redemption waits for the one-time code.
+#[derive(Debug, Clone)]
+pub struct Redeem {
+    pub resident: ResidentId,
+    /// Chosen by the caller, which derives the one-time code from it.
+    pub redemption: Uuid,
+    pub offer: Uuid,
+    /// SHA-256 of the one-time code: the code itself is never stored.
+    pub code_hash: Vec<u8>,
+    /// How long it waits for confirmation, from the moment it is made.
+    pub valid_for: chrono::Duration,
+}
+
+/// The station or partner confirms a redemption (核销): escrow → their account.
+#[derive(Debug, Clone)]
+pub struct Confirm {
+    pub redemption: Uuid,
+    pub code_hash: Vec<u8>,
+}
+
+/// An unconfirmed redemption is given back: escrow → the resident, stock restored.
+#[derive(Debug, Clone)]
+pub struct Refund {
+    pub redemption: Uuid,
+    pub why: RefundReason,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefundReason {
+    /// The resident changed their mind.
+    Cancelled,
+    /// Nobody confirmed it in time (the expiry sweep).
+    Expired,
+}
+
 /// What a ledger request did. Stored under its key and returned, identical, on replay.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Receipt {
@@ -94,6 +147,8 @@ pub struct Receipt {
     pub rule_code: Option<String>,
     pub rule_version: Option<i32>,
     pub reverses_id: Option<Uuid>,
+    /// What the transfer is for: a redemption's id, a service record's…
+    pub subject_id: Option<Uuid>,
     pub memo: String,
     pub at: DateTime<Utc>,
 }
@@ -112,6 +167,18 @@ pub enum Refusal {
     /// The rule was changed or retired after the request was prepared.
     RuleChanged,
     Rule(PointsRuleError),
+    /// The offer is unknown, withdrawn, or outside the period it is offered in.
+    OfferUnavailable,
+    SoldOut,
+    UnknownRedemption,
+    /// The one-time code does not belong to this redemption.
+    WrongCode,
+    /// The redemption is no longer pending (confirmed, cancelled or expired).
+    NotPending(String),
+    /// The redemption's time ran out before it was confirmed.
+    CodeExpired,
+    /// An expiry for a redemption whose time has not run out.
+    NotDue,
 }
 
 /// A request's answer: its receipt, and whether it was made just now or is a replay.
@@ -157,6 +224,9 @@ async fn apply<R: Run>(run: &mut R, req: &LedgerRequest, now: DateTime<Utc>) -> 
     let planned = match &req.change {
         Change::Award(award) => plan_award(run, req.community, award).await?,
         Change::Reversal(reversal) => plan_reversal(run, req.community, reversal).await?,
+        Change::Redeem(redeem) => plan_redeem(run, req.community, redeem, now).await?,
+        Change::Confirm(confirm) => plan_confirm(run, req, confirm, now).await?,
+        Change::Refund(refund) => plan_refund(run, req, refund, now).await?,
     };
     let posting = match planned {
         Ok(posting) => posting,
@@ -398,6 +468,14 @@ struct Posting {
     memo: String,
     /// The resident whose balance the receipt reports.
     resident: Option<Uuid>,
+    /// What else the change writes (a redemption's row, the stock), each expected to
+    /// touch exactly one row.
+    effects: Vec<Effect>,
+}
+
+enum Effect {
+    Insert(sea_query::InsertStatement),
+    Update(sea_query::UpdateStatement),
 }
 
 async fn plan_award<R: Run>(
@@ -445,6 +523,7 @@ async fn plan_award<R: Run>(
         subject: award.subject,
         memo: award.memo.clone(),
         resident: Some(resident),
+        effects: Vec::new(),
     }))
 }
 
@@ -549,14 +628,300 @@ async fn plan_reversal<R: Run>(
         kind: TransferKind::Reversal,
         from,
         to,
-        amount: Points::new(original.amount)
-            .map_err(|_| StoreError::Corrupt("transfer amount out of range".to_owned()))?,
+        amount: amount_of(original.amount)?,
         reverses: Some(original.id),
         rule: None,
         subject: original.subject_id,
         memo: reversal.memo.clone(),
         resident: Some(resident),
+        effects: Vec::new(),
     }))
+}
+
+// ---------------------------------------------------------------------------------------
+// Redemptions
+
+/// What the ledger needs of an offer.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub(crate) struct OfferTerms {
+    pub cost: i64,
+    pub stock: i64,
+    pub valid_from: DateTime<Utc>,
+    pub valid_until: DateTime<Utc>,
+    pub active: bool,
+}
+
+impl FromLite for OfferTerms {
+    fn from_lite(r: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        use crate::lite::decode::time;
+        Ok(OfferTerms {
+            cost: r.get(0)?,
+            stock: r.get(1)?,
+            valid_from: time(r, 2)?,
+            valid_until: time(r, 3)?,
+            active: r.get(4)?,
+        })
+    }
+}
+
+/// What the ledger needs of a redemption, with its offer's provider.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub(crate) struct RedemptionTerms {
+    pub offer_id: Uuid,
+    pub resident_id: Uuid,
+    pub cost: i64,
+    pub code_hash: Vec<u8>,
+    pub status: String,
+    pub expires_at: DateTime<Utc>,
+    pub provider_kind: String,
+    pub provider_id: Uuid,
+}
+
+impl FromLite for RedemptionTerms {
+    fn from_lite(r: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        use crate::lite::decode::{time, uuid};
+        Ok(RedemptionTerms {
+            offer_id: uuid(r, 0)?,
+            resident_id: uuid(r, 1)?,
+            cost: r.get(2)?,
+            code_hash: r.get(3)?,
+            status: r.get(4)?,
+            expires_at: time(r, 5)?,
+            provider_kind: r.get(6)?,
+            provider_id: uuid(r, 7)?,
+        })
+    }
+}
+
+async fn plan_redeem<R: Run>(
+    run: &mut R,
+    community: CommunityId,
+    redeem: &Redeem,
+    now: DateTime<Utc>,
+) -> Result<std::result::Result<Posting, Refusal>> {
+    let q = Query::select()
+        .columns([
+            PointsOffers::Cost,
+            PointsOffers::Stock,
+            PointsOffers::ValidFrom,
+            PointsOffers::ValidUntil,
+            PointsOffers::Active,
+        ])
+        .from(PointsOffers::Table)
+        .and_where(Expr::col(PointsOffers::CommunityId).eq(community.0))
+        .and_where(Expr::col(PointsOffers::Id).eq(redeem.offer))
+        .to_owned();
+    let Some(offer) = run.fetch_optional::<OfferTerms>(&q).await? else {
+        return Ok(Err(Refusal::OfferUnavailable));
+    };
+    if !offer.active || now < offer.valid_from || now >= offer.valid_until {
+        return Ok(Err(Refusal::OfferUnavailable));
+    }
+    if offer.stock < 1 {
+        return Ok(Err(Refusal::SoldOut));
+    }
+    let resident = redeem.resident.0;
+    let balance = balance_of(run, community, resident).await?;
+    if balance < offer.cost {
+        return Ok(Err(Refusal::InsufficientPoints { balance }));
+    }
+    let take_one = Query::update()
+        .table(PointsOffers::Table)
+        .value(PointsOffers::Stock, Expr::col(PointsOffers::Stock).sub(1))
+        .and_where(Expr::col(PointsOffers::CommunityId).eq(community.0))
+        .and_where(Expr::col(PointsOffers::Id).eq(redeem.offer))
+        .and_where(Expr::col(PointsOffers::Stock).gte(1))
+        .to_owned();
+    let pending = Query::insert()
+        .into_table(PointsRedemptions::Table)
+        .columns([
+            PointsRedemptions::CommunityId,
+            PointsRedemptions::Id,
+            PointsRedemptions::OfferId,
+            PointsRedemptions::ResidentId,
+            PointsRedemptions::Cost,
+            PointsRedemptions::CodeHash,
+            PointsRedemptions::Status,
+            PointsRedemptions::ExpiresAt,
+            PointsRedemptions::CreatedAt,
+        ])
+        .values_panic([
+            community.0.into(),
+            redeem.redemption.into(),
+            redeem.offer.into(),
+            resident.into(),
+            offer.cost.into(),
+            redeem.code_hash.clone().into(),
+            "pending".into(),
+            (now + redeem.valid_for).into(),
+            now.into(),
+        ])
+        .to_owned();
+    Ok(Ok(Posting {
+        kind: TransferKind::Redeem,
+        from: (AccountKind::Resident, resident),
+        to: (AccountKind::Escrow, escrow_account(community)),
+        amount: amount_of(offer.cost)?,
+        reverses: None,
+        rule: None,
+        subject: Some(redeem.redemption),
+        memo: String::new(),
+        resident: Some(resident),
+        effects: vec![Effect::Update(take_one), Effect::Insert(pending)],
+    }))
+}
+
+/// A redemption and its provider, as the ledger sees it.
+pub(crate) async fn redemption_terms<R: Run>(
+    run: &mut R,
+    community: CommunityId,
+    redemption: Uuid,
+) -> Result<Option<RedemptionTerms>> {
+    let q = Query::select()
+        .columns([
+            (PointsRedemptions::Table, PointsRedemptions::OfferId),
+            (PointsRedemptions::Table, PointsRedemptions::ResidentId),
+            (PointsRedemptions::Table, PointsRedemptions::Cost),
+            (PointsRedemptions::Table, PointsRedemptions::CodeHash),
+            (PointsRedemptions::Table, PointsRedemptions::Status),
+            (PointsRedemptions::Table, PointsRedemptions::ExpiresAt),
+        ])
+        .columns([
+            (PointsOffers::Table, PointsOffers::ProviderKind),
+            (PointsOffers::Table, PointsOffers::ProviderId),
+        ])
+        .from(PointsRedemptions::Table)
+        .inner_join(
+            PointsOffers::Table,
+            Expr::col((PointsOffers::Table, PointsOffers::CommunityId))
+                .equals((PointsRedemptions::Table, PointsRedemptions::CommunityId))
+                .and(
+                    Expr::col((PointsOffers::Table, PointsOffers::Id))
+                        .equals((PointsRedemptions::Table, PointsRedemptions::OfferId)),
+                ),
+        )
+        .and_where(
+            Expr::col((PointsRedemptions::Table, PointsRedemptions::CommunityId)).eq(community.0),
+        )
+        .and_where(Expr::col((PointsRedemptions::Table, PointsRedemptions::Id)).eq(redemption))
+        .to_owned();
+    run.fetch_optional(&q).await
+}
+
+/// Moves a pending redemption to its end state (the status guard makes a second
+/// confirmation or refund touch nothing, which fails the batch instead of paying twice).
+fn settle_redemption(
+    community: CommunityId,
+    redemption: Uuid,
+    status: &str,
+    by: Option<AccountId>,
+    now: DateTime<Utc>,
+) -> sea_query::UpdateStatement {
+    Query::update()
+        .table(PointsRedemptions::Table)
+        .value(PointsRedemptions::Status, status)
+        .value(PointsRedemptions::SettledAt, now)
+        .value(PointsRedemptions::SettledBy, by.map(|a| a.0))
+        .and_where(Expr::col(PointsRedemptions::CommunityId).eq(community.0))
+        .and_where(Expr::col(PointsRedemptions::Id).eq(redemption))
+        .and_where(Expr::col(PointsRedemptions::Status).eq("pending"))
+        .to_owned()
+}
+
+async fn plan_confirm<R: Run>(
+    run: &mut R,
+    req: &LedgerRequest,
+    confirm: &Confirm,
+    now: DateTime<Utc>,
+) -> Result<std::result::Result<Posting, Refusal>> {
+    let community = req.community;
+    let Some(r) = redemption_terms(run, community, confirm.redemption).await? else {
+        return Ok(Err(Refusal::UnknownRedemption));
+    };
+    if r.code_hash != confirm.code_hash {
+        return Ok(Err(Refusal::WrongCode));
+    }
+    if r.status != "pending" {
+        return Ok(Err(Refusal::NotPending(r.status)));
+    }
+    if now >= r.expires_at {
+        return Ok(Err(Refusal::CodeExpired));
+    }
+    let provider_kind = AccountKind::parse(&r.provider_kind)
+        .ok_or_else(|| StoreError::Corrupt(format!("provider kind {:?}", r.provider_kind)))?;
+    Ok(Ok(Posting {
+        kind: TransferKind::Settle,
+        from: (AccountKind::Escrow, escrow_account(community)),
+        to: (provider_kind, r.provider_id),
+        amount: amount_of(r.cost)?,
+        reverses: None,
+        rule: None,
+        subject: Some(confirm.redemption),
+        memo: String::new(),
+        resident: Some(r.resident_id),
+        effects: vec![Effect::Update(settle_redemption(
+            community,
+            confirm.redemption,
+            "confirmed",
+            req.actor,
+            now,
+        ))],
+    }))
+}
+
+async fn plan_refund<R: Run>(
+    run: &mut R,
+    req: &LedgerRequest,
+    refund: &Refund,
+    now: DateTime<Utc>,
+) -> Result<std::result::Result<Posting, Refusal>> {
+    let community = req.community;
+    let Some(r) = redemption_terms(run, community, refund.redemption).await? else {
+        return Ok(Err(Refusal::UnknownRedemption));
+    };
+    if r.status != "pending" {
+        return Ok(Err(Refusal::NotPending(r.status)));
+    }
+    let status = match refund.why {
+        RefundReason::Cancelled => "cancelled",
+        RefundReason::Expired => {
+            if now < r.expires_at {
+                return Ok(Err(Refusal::NotDue));
+            }
+            "expired"
+        }
+    };
+    let put_back = Query::update()
+        .table(PointsOffers::Table)
+        .value(PointsOffers::Stock, Expr::col(PointsOffers::Stock).add(1))
+        .and_where(Expr::col(PointsOffers::CommunityId).eq(community.0))
+        .and_where(Expr::col(PointsOffers::Id).eq(r.offer_id))
+        .to_owned();
+    Ok(Ok(Posting {
+        kind: TransferKind::Refund,
+        from: (AccountKind::Escrow, escrow_account(community)),
+        to: (AccountKind::Resident, r.resident_id),
+        amount: amount_of(r.cost)?,
+        reverses: None,
+        rule: None,
+        subject: Some(refund.redemption),
+        memo: status.to_owned(),
+        resident: Some(r.resident_id),
+        effects: vec![
+            Effect::Update(settle_redemption(
+                community,
+                refund.redemption,
+                status,
+                req.actor,
+                now,
+            )),
+            Effect::Update(put_back),
+        ],
+    }))
+}
+
+fn amount_of(points: i64) -> Result<Points> {
+    Points::new(points).map_err(|_| StoreError::Corrupt(format!("amount {points} out of range")))
 }
 
 /// One transfer of a community, by id.
@@ -614,7 +979,7 @@ async fn post<R: Run>(
         rule_id: posting.rule.as_ref().map(|r| r.0),
         rule_code: posting.rule.as_ref().map(|r| r.1.clone()),
         subject_id: posting.subject,
-        actor_account_id: Some(req.actor.0),
+        actor_account_id: req.actor.map(|a| a.0),
         approver_account_id: None,
         memo: posting.memo.clone(),
         at: now,
@@ -652,6 +1017,18 @@ async fn post<R: Run>(
         .and_where(Expr::col(PointsChainHeads::CommunityId).eq(community.0))
         .to_owned();
     run.execute(&advance).await?;
+    for effect in &posting.effects {
+        let touched = match effect {
+            Effect::Insert(stmt) => run.execute(stmt).await?,
+            Effect::Update(stmt) => run.execute(stmt).await?,
+        };
+        if touched != 1 {
+            return Err(StoreError::Corrupt(format!(
+                "a {} changed {touched} rows instead of one",
+                req.change.name()
+            )));
+        }
+    }
     let balance = match posting.resident {
         Some(resident) => Some(balance_of(run, community, resident).await?),
         None => None,
@@ -668,6 +1045,7 @@ async fn post<R: Run>(
         rule_code: transfer.rule_code,
         rule_version: posting.rule.map(|r| r.2),
         reverses_id: transfer.reverses_id,
+        subject_id: transfer.subject_id,
         memo: transfer.memo,
         at: transfer.at,
     })
@@ -734,12 +1112,15 @@ async fn find_operation<R: Run>(
     run: &mut R,
     req: &LedgerRequest,
 ) -> Result<Option<(Vec<u8>, String)>> {
+    let (Some(actor), Some(key)) = (req.actor, &req.key) else {
+        return Ok(None);
+    };
     let q = Query::select()
         .columns([PointsOperations::RequestHash, PointsOperations::Result])
         .from(PointsOperations::Table)
         .and_where(Expr::col(PointsOperations::CommunityId).eq(req.community.0))
-        .and_where(Expr::col(PointsOperations::ActorAccountId).eq(req.actor.0))
-        .and_where(Expr::col(PointsOperations::IdempotencyKey).eq(req.key.as_str()))
+        .and_where(Expr::col(PointsOperations::ActorAccountId).eq(actor.0))
+        .and_where(Expr::col(PointsOperations::IdempotencyKey).eq(key.as_str()))
         .to_owned();
     run.fetch_optional(&q).await
 }
@@ -751,12 +1132,12 @@ async fn record_operation<R: Run>(
     receipt: &Receipt,
     now: DateTime<Utc>,
 ) -> Result<()> {
+    let (Some(actor), Some(key)) = (req.actor, &req.key) else {
+        return Ok(());
+    };
     let result = serde_json::to_string(receipt)
         .map_err(|e| StoreError::Corrupt(format!("ledger result: {e}")))?;
-    let operation = match req.change {
-        Change::Award(_) => "award",
-        Change::Reversal(_) => "reversal",
-    };
+    let operation = req.change.name();
     let insert = Query::insert()
         .into_table(PointsOperations::Table)
         .columns([
@@ -770,8 +1151,8 @@ async fn record_operation<R: Run>(
         ])
         .values_panic([
             req.community.0.into(),
-            req.actor.0.into(),
-            req.key.as_str().into(),
+            actor.0.into(),
+            key.as_str().into(),
             operation.into(),
             request_hash.into(),
             result.into(),

@@ -1,12 +1,13 @@
 //! Contribution points: earning rules, accounts, and the ledger (see [`ledger`]).
 
 pub mod accounts;
+pub mod catalogue;
 pub mod check;
 pub mod ledger;
 pub mod rules;
 
 pub use ledger::{
-    Answer, Award, Change, LedgerRequest, Outcome, Receipt, Refusal, Reversal, escrow_account,
-    issuance_account, submit, transfer_community,
+    Answer, Award, Change, Confirm, LedgerRequest, Outcome, Receipt, Redeem, Refund, RefundReason,
+    Refusal, Reversal, escrow_account, issuance_account, submit, transfer_community,
 };
 pub use rules::{RuleRow, current_rule, current_rules, put_rule, rule_versions, seed_rules};

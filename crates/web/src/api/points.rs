@@ -12,15 +12,17 @@ use linli_domain::matters::utc_offset;
 use linli_domain::points::{self as rules, Basis, IdempotencyKey, PointsRuleError, RuleDraft};
 use linli_domain::{CommunityId, ResidentId};
 use linli_store::points::accounts::{self, HistoryRow};
+use linli_store::points::catalogue::{self, NewOffer, OfferChange, OfferRow};
 use linli_store::points::{
-    self as ledger, Award, Change, LedgerRequest, Receipt, Refusal, Reversal, RuleRow,
+    self as ledger, Award, Change, Confirm, LedgerRequest, Receipt, Redeem, Refund, RefundReason,
+    Refusal, Reversal, RuleRow,
 };
 use linli_store::registry::residents;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use crate::api::residents::reachable_resident;
+use crate::api::residents::{expected_version, reachable_resident};
 use crate::api::{ApiJson, ApiPath, ApiQuery};
 use crate::auth::principal::community_target;
 use crate::auth::{Deny, Principal};
@@ -218,6 +220,26 @@ fn refusal(r: Refusal) -> ApiError {
             "the rule changed while the request was prepared; send it again".to_owned(),
         ),
         Refusal::Rule(e) => e.into(),
+        Refusal::OfferUnavailable => conflict(
+            "offer_unavailable",
+            "this offer is not available now".to_owned(),
+        ),
+        Refusal::SoldOut => conflict("sold_out", "this offer is sold out".to_owned()),
+        Refusal::UnknownRedemption => ApiError::NotFound,
+        Refusal::WrongCode => ApiError::Rule {
+            field: "code",
+            code: "wrong_code",
+            message: "this code does not belong to this redemption".to_owned(),
+        },
+        Refusal::NotPending(status) => conflict(
+            "redemption_not_pending",
+            format!("this redemption is already {status}"),
+        ),
+        Refusal::CodeExpired => conflict(
+            "code_expired",
+            "this redemption's code has expired; the points go back to the resident".to_owned(),
+        ),
+        Refusal::NotDue => conflict("not_due", "this redemption has not expired yet".to_owned()),
     }
 }
 
@@ -444,8 +466,8 @@ pub async fn award(
         &state,
         LedgerRequest {
             community,
-            actor: principal.account_id,
-            key,
+            actor: Some(principal.account_id),
+            key: Some(key),
             request,
             change: Change::Award(Box::new(Award {
                 resident: ResidentId(resident.id),
@@ -543,8 +565,8 @@ pub async fn reverse(
         &state,
         LedgerRequest {
             community,
-            actor: principal.account_id,
-            key,
+            actor: Some(principal.account_id),
+            key: Some(key),
             request,
             change: Change::Reversal(Reversal {
                 transfer: body.transfer_id,
@@ -665,4 +687,580 @@ pub async fn put_rule(
     )
     .await?;
     Ok(axum::Json(row.into()))
+}
+
+// ---------------------------------------------------------------------------------------
+// The catalogue
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OfferView {
+    pub id: Uuid,
+    pub community_id: Uuid,
+    /// `station` or `partner`.
+    pub provider_kind: String,
+    pub provider_id: Uuid,
+    pub title: String,
+    pub description: String,
+    /// `service`, `goods` or `discount`.
+    pub kind: String,
+    pub cost: i64,
+    pub stock: i64,
+    pub valid_from: DateTime<Utc>,
+    pub valid_until: DateTime<Utc>,
+    pub active: bool,
+    /// Send it back as `If-Match` with a change.
+    pub version: i64,
+}
+
+impl From<OfferRow> for OfferView {
+    fn from(r: OfferRow) -> Self {
+        OfferView {
+            id: r.id,
+            community_id: r.community_id,
+            provider_kind: r.provider_kind,
+            provider_id: r.provider_id,
+            title: r.title,
+            description: r.description,
+            kind: r.kind,
+            cost: r.cost,
+            stock: r.stock,
+            valid_from: r.valid_from,
+            valid_until: r.valid_until,
+            active: r.active,
+            version: r.version,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogueQuery {
+    /// Defaults to the caller's own community.
+    pub community_id: Option<Uuid>,
+}
+
+/// The community's catalogue. Residents see what can be redeemed now; staff see every
+/// offer, withdrawn and sold-out ones included.
+#[utoipa::path(get, path = "/api/v1/points/catalogue", tag = "points", security(("bearer" = [])),
+    params(CatalogueQuery), responses((status = 200, body = Vec<OfferView>), (status = 404, body = Problem)))]
+pub async fn catalogue(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiQuery(query): ApiQuery<CatalogueQuery>,
+) -> Result<axum::Json<Vec<OfferView>>, ApiError> {
+    let community = query
+        .community_id
+        .map(CommunityId)
+        .or(principal.default_community())
+        .ok_or(ApiError::NotFound)?;
+    let (target, _) = community_target(&state, community).await?;
+    principal
+        .authorize(&state, Action::ReadCommunity, &target, Deny::AsNotFound)
+        .await?;
+    let everything = principal.can(Action::ManagePointsCatalogue, &target);
+    let mut conn = state.db.acquire().await?;
+    let rows =
+        catalogue::list_offers(&mut conn.exec(), community, (!everything).then(Utc::now)).await?;
+    Ok(axum::Json(rows.into_iter().map(Into::into).collect()))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OfferRequest {
+    /// Defaults to the caller's own community.
+    pub community_id: Option<Uuid>,
+    /// `station` (a service point) or `partner` (an organisation).
+    pub provider_kind: String,
+    pub provider_id: Uuid,
+    pub title: String,
+    pub description: Option<String>,
+    /// `service`, `goods` or `discount`.
+    pub kind: String,
+    pub cost: i64,
+    pub stock: i64,
+    /// Defaults to now.
+    pub valid_from: Option<DateTime<Utc>>,
+    pub valid_until: DateTime<Utc>,
+}
+
+fn offer_kind(raw: &str) -> Result<&'static str, ApiError> {
+    ["service", "goods", "discount"]
+        .into_iter()
+        .find(|k| *k == raw)
+        .ok_or(ApiError::Rule {
+            field: "kind",
+            code: "unknown_value",
+            message: "kind is service, goods or discount".to_owned(),
+        })
+}
+
+fn provider_kind(raw: &str) -> Result<&'static str, ApiError> {
+    ["station", "partner"]
+        .into_iter()
+        .find(|k| *k == raw)
+        .ok_or(ApiError::Rule {
+            field: "provider_kind",
+            code: "unknown_value",
+            message: "provider_kind is station or partner".to_owned(),
+        })
+}
+
+fn stock_and_cost(cost: i64, stock: i64) -> Result<(), ApiError> {
+    linli_domain::points::Points::new(cost).map_err(|_| ApiError::Rule {
+        field: "cost",
+        code: "points_amount_range",
+        message: "a cost is 1 to 1,000,000 points".to_owned(),
+    })?;
+    if !(0..=1_000_000).contains(&stock) {
+        return Err(ApiError::Rule {
+            field: "stock",
+            code: "stock_range",
+            message: "stock is 0 to 1,000,000".to_owned(),
+        });
+    }
+    Ok(())
+}
+
+/// Adds an offer of a station or partner to the catalogue (community staff).
+#[utoipa::path(post, path = "/api/v1/points/catalogue", tag = "points", security(("bearer" = [])),
+    request_body = OfferRequest,
+    responses((status = 201, body = OfferView), (status = 403, body = Problem), (status = 422, body = Problem)))]
+pub async fn create_offer(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiJson(body): ApiJson<OfferRequest>,
+) -> Result<(StatusCode, axum::Json<OfferView>), ApiError> {
+    let community = body
+        .community_id
+        .map(CommunityId)
+        .or(principal.default_community())
+        .ok_or(ApiError::NotFound)?;
+    let (target, _) = community_target(&state, community).await?;
+    principal
+        .authorize(
+            &state,
+            Action::ManagePointsCatalogue,
+            &target,
+            Deny::AsForbidden,
+        )
+        .await?;
+    let provider_kind = provider_kind(&body.provider_kind)?;
+    let kind = offer_kind(&body.kind)?;
+    stock_and_cost(body.cost, body.stock)?;
+    let title = rules::memo(&body.title, 2)
+        .ok()
+        .filter(|t| t.chars().count() <= 60)
+        .ok_or(ApiError::Rule {
+            field: "title",
+            code: "title_length",
+            message: "a title has 2 to 60 characters".to_owned(),
+        })?;
+    let description = rules::memo(body.description.as_deref().unwrap_or(""), 0)?;
+    let now = Utc::now();
+    let valid_from = body.valid_from.unwrap_or(now);
+    if body.valid_until <= valid_from || body.valid_until <= now {
+        return Err(ApiError::Rule {
+            field: "valid_until",
+            code: "validity_period",
+            message: "an offer ends after it starts, and in the future".to_owned(),
+        });
+    }
+    let offer = NewOffer {
+        id: Uuid::now_v7(),
+        provider_kind,
+        provider_id: body.provider_id,
+        title,
+        description,
+        kind,
+        cost: body.cost,
+        stock: body.stock,
+        valid_from,
+        valid_until: body.valid_until,
+        active: true,
+    };
+    let mut tx = state.db.begin().await?;
+    let mut ex = tx.exec();
+    if !catalogue::provider_exists(&mut ex, community, provider_kind, body.provider_id).await? {
+        return Err(ApiError::Rule {
+            field: "provider_id",
+            code: "unknown_provider",
+            message: "no service point or organisation of this community has this id".to_owned(),
+        });
+    }
+    catalogue::insert_offer(&mut ex, community, &offer, now).await?;
+    let row = catalogue::find_offer(&mut ex, community, offer.id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, axum::Json(row.into())))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OfferChangeRequest {
+    pub cost: i64,
+    pub stock: i64,
+    pub valid_until: DateTime<Utc>,
+    pub active: bool,
+}
+
+/// Changes an offer's cost, stock, end or whether it is offered (`If-Match`: its version).
+/// Redemptions already made keep the cost they were made at.
+#[utoipa::path(put, path = "/api/v1/points/catalogue/{id}", tag = "points", security(("bearer" = [])),
+    params(("id" = Uuid, Path), ("If-Match" = String, Header)), request_body = OfferChangeRequest,
+    responses((status = 200, body = OfferView), (status = 404, body = Problem), (status = 412, body = Problem)))]
+pub async fn update_offer(
+    State(state): State<AppState>,
+    principal: Principal,
+    headers: HeaderMap,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiJson(body): ApiJson<OfferChangeRequest>,
+) -> Result<axum::Json<OfferView>, ApiError> {
+    let version = expected_version(&headers)?;
+    stock_and_cost(body.cost, body.stock)?;
+    let community = {
+        let mut conn = state.db.acquire().await?;
+        catalogue::offer_community(&mut conn.exec(), id).await?
+    }
+    .ok_or(ApiError::NotFound)?;
+    let (target, _) = community_target(&state, community).await?;
+    principal
+        .authorize(
+            &state,
+            Action::ManagePointsCatalogue,
+            &target,
+            Deny::AsNotFound,
+        )
+        .await?;
+    let change = OfferChange {
+        cost: body.cost,
+        stock: body.stock,
+        valid_until: body.valid_until,
+        active: body.active,
+    };
+    let mut tx = state.db.begin().await?;
+    let mut ex = tx.exec();
+    if !catalogue::update_offer(&mut ex, community, id, version, &change, Utc::now()).await? {
+        return Err(ApiError::StaleVersion);
+    }
+    let row = catalogue::find_offer(&mut ex, community, id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    tx.commit().await?;
+    Ok(axum::Json(row.into()))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConfirmerRequest {
+    /// The station (service point) or partner (organisation).
+    pub provider_id: Uuid,
+    /// The account that will confirm redemptions for it on their phone.
+    pub account_id: Uuid,
+}
+
+/// Lets an account confirm redemptions for a station or partner (community staff).
+#[utoipa::path(post, path = "/api/v1/communities/{id}/points-confirmers", tag = "points", security(("bearer" = [])),
+    params(("id" = Uuid, Path)), request_body = ConfirmerRequest,
+    responses((status = 204), (status = 403, body = Problem), (status = 422, body = Problem)))]
+pub async fn add_confirmer(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiJson(body): ApiJson<ConfirmerRequest>,
+) -> Result<StatusCode, ApiError> {
+    let community = CommunityId(id);
+    let (target, _) = community_target(&state, community).await?;
+    principal
+        .authorize(
+            &state,
+            Action::ManagePointsCatalogue,
+            &target,
+            Deny::AsForbidden,
+        )
+        .await?;
+    let now = Utc::now();
+    let mut tx = state.db.begin().await?;
+    let mut ex = tx.exec();
+    let known = catalogue::provider_exists(&mut ex, community, "station", body.provider_id).await?
+        || catalogue::provider_exists(&mut ex, community, "partner", body.provider_id).await?;
+    if !known {
+        return Err(ApiError::Rule {
+            field: "provider_id",
+            code: "unknown_provider",
+            message: "no service point or organisation of this community has this id".to_owned(),
+        });
+    }
+    let account = linli_domain::AccountId(body.account_id);
+    catalogue::add_confirmer(&mut ex, community, body.provider_id, account, now)
+        .await
+        .map_err(|e| match e {
+            linli_store::StoreError::ForeignKey(_) => ApiError::Rule {
+                field: "account_id",
+                code: "unknown_account",
+                message: "no such account".to_owned(),
+            },
+            other => other.into(),
+        })?;
+    let event = principal.success_event(
+        community,
+        "points.confirmer.add",
+        "points_provider",
+        body.provider_id,
+        serde_json::json!({ "account": body.account_id }),
+    );
+    linli_store::audit::append(&mut ex, &event, now).await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+// ---------------------------------------------------------------------------------------
+// Redemptions
+
+/// A redemption's receipt with its one-time code: show the code (or its QR) at the
+/// station or partner before `expires_at`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RedemptionReceiptView {
+    pub redemption_id: Uuid,
+    pub code: String,
+    pub expires_at: DateTime<Utc>,
+    #[serde(flatten)]
+    pub receipt: ReceiptView,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RedeemRequest {
+    pub offer_id: Uuid,
+}
+
+/// The signed-in resident's record in their community (points belong to residents).
+async fn me_as_resident(
+    state: &AppState,
+    principal: &Principal,
+) -> Result<(CommunityId, Uuid), ApiError> {
+    let community = principal.default_community().ok_or(ApiError::NotFound)?;
+    let me = residents::find_reporter(&state.db, community, principal.account_id)
+        .await?
+        .ok_or(ApiError::Rule {
+            field: "resident",
+            code: "not_a_resident",
+            message: "only a registered resident holds points".to_owned(),
+        })?;
+    Ok((community, me.id))
+}
+
+/// Redeems an offer: the cost is held until the station or partner confirms with the
+/// one-time code (or given back if nobody does within 7 days).
+#[utoipa::path(post, path = "/api/v1/points/redemptions", tag = "points", security(("bearer" = [])),
+    params(("Idempotency-Key" = String, Header, description = "8 to 128 characters, unique per request")),
+    request_body = RedeemRequest,
+    responses((status = 201, body = RedemptionReceiptView), (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn redeem(
+    State(state): State<AppState>,
+    principal: Principal,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<RedeemRequest>,
+) -> Result<Response, ApiError> {
+    let key = idempotency_key(&headers)?;
+    let (community, resident) = me_as_resident(&state, &principal).await?;
+    let redemption = Uuid::now_v7();
+    let code = crate::points::redemption_code(&state.data_key, redemption);
+    let request = serde_json::json!({ "op": "redeem", "offer_id": body.offer_id });
+    let answer = ledger::submit(
+        &state.db,
+        LedgerRequest {
+            community,
+            actor: Some(principal.account_id),
+            key: Some(key),
+            request,
+            change: Change::Redeem(Redeem {
+                resident: ResidentId(resident),
+                redemption,
+                offer: body.offer_id,
+                code_hash: crate::points::code_hash(&code),
+                valid_for: crate::points::REDEMPTION_VALIDITY,
+            }),
+            audit: None,
+        },
+        Utc::now(),
+    )
+    .await?
+    .map_err(refusal)?;
+    // On a replay the redemption is the one first made, not the id drawn above.
+    let redemption = answer.receipt.subject_id.ok_or_else(|| {
+        ApiError::Internal(anyhow::anyhow!(
+            "a redemption receipt without its redemption"
+        ))
+    })?;
+    let view = RedemptionReceiptView {
+        redemption_id: redemption,
+        code: crate::points::redemption_code(&state.data_key, redemption),
+        expires_at: crate::points::redemption_expiry(answer.receipt.at),
+        receipt: answer.receipt.into(),
+    };
+    let mut response = (StatusCode::CREATED, axum::Json(view)).into_response();
+    if answer.replayed {
+        response.headers_mut().insert(
+            HeaderName::from_static("idempotent-replayed"),
+            HeaderValue::from_static("true"),
+        );
+    }
+    Ok(response)
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RedemptionView {
+    pub id: Uuid,
+    pub offer_id: Uuid,
+    pub cost: i64,
+    /// `pending`, `confirmed`, `cancelled` or `expired`.
+    pub status: String,
+    /// While pending: the code to show.
+    pub code: Option<String>,
+    pub expires_at: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+    pub settled_at: Option<DateTime<Utc>>,
+}
+
+/// The signed-in resident's redemptions, newest first (pending ones with their code).
+#[utoipa::path(get, path = "/api/v1/me/redemptions", tag = "points", security(("bearer" = [])),
+    responses((status = 200, body = Vec<RedemptionView>), (status = 422, body = Problem)))]
+pub async fn my_redemptions(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> Result<axum::Json<Vec<RedemptionView>>, ApiError> {
+    let (community, resident) = me_as_resident(&state, &principal).await?;
+    let rows = {
+        let mut conn = state.db.acquire().await?;
+        catalogue::redemptions_of(&mut conn.exec(), community, resident, 100).await?
+    };
+    Ok(axum::Json(
+        rows.into_iter()
+            .map(|r| RedemptionView {
+                code: (r.status == "pending")
+                    .then(|| crate::points::redemption_code(&state.data_key, r.id)),
+                id: r.id,
+                offer_id: r.offer_id,
+                cost: r.cost,
+                status: r.status,
+                expires_at: r.expires_at,
+                created_at: r.created_at,
+                settled_at: r.settled_at,
+            })
+            .collect(),
+    ))
+}
+
+/// Cancels one's own pending redemption: the points and the stock come back.
+#[utoipa::path(post, path = "/api/v1/points/redemptions/{id}/cancel", tag = "points", security(("bearer" = [])),
+    params(("id" = Uuid, Path), ("Idempotency-Key" = String, Header)),
+    responses((status = 201, body = ReceiptView), (status = 404, body = Problem), (status = 409, body = Problem)))]
+pub async fn cancel_redemption(
+    State(state): State<AppState>,
+    principal: Principal,
+    headers: HeaderMap,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<Response, ApiError> {
+    let key = idempotency_key(&headers)?;
+    let (community, resident) = me_as_resident(&state, &principal).await?;
+    let row = {
+        let mut conn = state.db.acquire().await?;
+        catalogue::find_redemption(&mut conn.exec(), id).await?
+    }
+    .filter(|r| r.community_id == community.0 && r.resident_id == resident)
+    .ok_or(ApiError::NotFound)?;
+    submit(
+        &state,
+        LedgerRequest {
+            community,
+            actor: Some(principal.account_id),
+            key: Some(key),
+            request: serde_json::json!({ "op": "cancel", "redemption": row.id }),
+            change: Change::Refund(Refund {
+                redemption: row.id,
+                why: RefundReason::Cancelled,
+            }),
+            audit: None,
+        },
+    )
+    .await
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConfirmRequest {
+    /// The one-time code the resident shows (case, spaces and dashes do not matter).
+    pub code: String,
+}
+
+/// Confirms a redemption at the station or partner (核销): the held points go to them.
+/// Open to the accounts registered as their confirmers, and to community staff for
+/// stations.
+#[utoipa::path(post, path = "/api/v1/points/redemptions/{id}/confirm", tag = "points", security(("bearer" = [])),
+    params(("id" = Uuid, Path), ("Idempotency-Key" = String, Header)), request_body = ConfirmRequest,
+    responses((status = 201, body = ReceiptView), (status = 404, body = Problem), (status = 409, body = Problem)))]
+pub async fn confirm_redemption(
+    State(state): State<AppState>,
+    principal: Principal,
+    headers: HeaderMap,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiJson(body): ApiJson<ConfirmRequest>,
+) -> Result<Response, ApiError> {
+    let key = idempotency_key(&headers)?;
+    let (row, offer) = {
+        let mut conn = state.db.acquire().await?;
+        let mut ex = conn.exec();
+        let row = catalogue::find_redemption(&mut ex, id)
+            .await?
+            .ok_or(ApiError::NotFound)?;
+        let offer = catalogue::find_offer(&mut ex, CommunityId(row.community_id), row.offer_id)
+            .await?
+            .ok_or(ApiError::NotFound)?;
+        (row, offer)
+    };
+    let community = CommunityId(row.community_id);
+    if !may_confirm(&state, &principal, community, &offer).await? {
+        return Err(ApiError::NotFound);
+    }
+    submit(
+        &state,
+        LedgerRequest {
+            community,
+            actor: Some(principal.account_id),
+            key: Some(key),
+            request: serde_json::json!({ "op": "confirm", "redemption": id, "code": crate::points::code_hash(&body.code) }),
+            change: Change::Confirm(Confirm {
+                redemption: id,
+                code_hash: crate::points::code_hash(&body.code),
+            }),
+            audit: None,
+        },
+    )
+    .await
+}
+
+/// Registered confirmers of the offer's provider; community staff and administrators at
+/// the community's own stations.
+async fn may_confirm(
+    state: &AppState,
+    principal: &Principal,
+    community: CommunityId,
+    offer: &OfferRow,
+) -> Result<bool, ApiError> {
+    let mut conn = state.db.acquire().await?;
+    if catalogue::is_confirmer(
+        &mut conn.exec(),
+        community,
+        offer.provider_id,
+        principal.account_id,
+    )
+    .await?
+    {
+        return Ok(true);
+    }
+    Ok(
+        offer.provider_kind == "station"
+            && (holds_role(principal, community, Role::CommunityStaff)),
+    )
 }
