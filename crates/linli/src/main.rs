@@ -421,9 +421,10 @@ async fn run_check(url: &str) -> anyhow::Result<ExitCode> {
         }
     }
     println!(
-        "checked {} audit entries, {} points transfers and {} points accounts: {}",
+        "checked {} audit entries, {} points transfers, {} entries and {} accounts: {}",
         report.audit_entries_checked,
         report.ledger.transfers_checked,
+        report.ledger.entries_checked,
         report.ledger.accounts_checked,
         if report.is_ok() {
             "ok"

@@ -65,7 +65,7 @@ pub async fn run(db: &Db) -> Result<CheckReport> {
     let (checked, breaks) = audit::verify_chains(&mut ex).await?;
     report.audit_entries_checked = checked;
     report.audit_breaks = breaks;
-    report.ledger = ledger::verify(&mut ex).await?;
+    report.ledger = ledger::verify(db, &mut ex).await?;
     tx.commit().await?;
     Ok(report)
 }

@@ -111,6 +111,28 @@ impl Lite {
         outcome
     }
 
+    /// Runs a long read (a whole-table check) on a pooled reader connection, on the
+    /// blocking pool so it does not hold up the async threads. `work` opens and ends its
+    /// own read transaction if it needs one consistent snapshot.
+    pub async fn read_long<T, F>(&self, work: F) -> Result<T>
+    where
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let inner = self.0.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = match inner.readers().pop() {
+                Some(conn) => conn,
+                None => open_connection(&inner.path, true)?,
+            };
+            let outcome = work(&conn);
+            inner.readers().push(conn);
+            outcome
+        })
+        .await
+        .map_err(|_| closed())?
+    }
+
     /// Runs a write in the next group commit and answers once it is durable. If it fails,
     /// its changes are undone and the others in the batch are unaffected. `work` may run
     /// twice (see [`commit_batch`]); only the run that commits counts, so keep it short

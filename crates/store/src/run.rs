@@ -35,6 +35,12 @@ impl<A: FromSql, B: FromSql> FromLite for (A, B) {
     }
 }
 
+impl<A: FromSql, B: FromSql, C: FromSql> FromLite for (A, B, C) {
+    fn from_lite(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+    }
+}
+
 /// Rows both write paths decode.
 pub(crate) trait RunRow: Record + FromLite {}
 impl<T: Record + FromLite> RunRow for T {}
@@ -47,6 +53,8 @@ pub(crate) trait Run {
         S: SqlxBinder + QueryStatementWriter;
 
     async fn fetch_optional<T: RunRow>(&mut self, stmt: &SelectStatement) -> Result<Option<T>>;
+
+    async fn fetch_all<T: RunRow>(&mut self, stmt: &SelectStatement) -> Result<Vec<T>>;
 
     async fn fetch_one<T: RunRow>(&mut self, stmt: &SelectStatement) -> Result<T> {
         self.fetch_optional(stmt)
@@ -66,6 +74,10 @@ impl Run for Exec<'_> {
     async fn fetch_optional<T: RunRow>(&mut self, stmt: &SelectStatement) -> Result<Option<T>> {
         Exec::fetch_optional(self, stmt).await
     }
+
+    async fn fetch_all<T: RunRow>(&mut self, stmt: &SelectStatement) -> Result<Vec<T>> {
+        Exec::fetch_all(self, stmt).await
+    }
 }
 
 /// The lane writer's connection, inside its group-commit transaction.
@@ -83,6 +95,10 @@ impl Run for LiteRun<'_> {
         Ok(crate::lite::fetch_all(self.0, stmt, T::from_lite)?
             .into_iter()
             .next())
+    }
+
+    async fn fetch_all<T: RunRow>(&mut self, stmt: &SelectStatement) -> Result<Vec<T>> {
+        crate::lite::fetch_all(self.0, stmt, T::from_lite)
     }
 }
 

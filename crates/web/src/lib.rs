@@ -75,6 +75,18 @@ pub fn app(state: AppState) -> Router {
                 matters::photos::MAX_PHOTO_BYTES + 64 * 1024,
             )),
         )
+        .route("/points", get(pages::points::mine))
+        .route("/points/catalogue", get(pages::points::catalogue))
+        .route("/points/redeem", post(pages::points::redeem))
+        .route("/points/redemptions/{id}", get(pages::points::redemption))
+        .route(
+            "/points/redemptions/{id}/cancel",
+            post(pages::points::cancel),
+        )
+        .route(
+            "/points/confirm",
+            get(pages::points::confirm_form).post(pages::points::confirm),
+        )
         .route("/grids", get(pages::registry::grids))
         .route("/buildings", get(pages::registry::buildings))
         .route("/buildings/{id}", get(pages::registry::building))

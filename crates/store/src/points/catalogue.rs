@@ -312,6 +312,19 @@ pub async fn find_redemption(ex: &mut Exec<'_>, id: Uuid) -> Result<Option<Redem
     ex.fetch_optional(&q).await
 }
 
+/// The redemption a one-time code belongs to (by the code's hash), in one community.
+pub async fn find_by_code(
+    ex: &mut Exec<'_>,
+    community: CommunityId,
+    code_hash: &[u8],
+) -> Result<Option<RedemptionRow>> {
+    let q = redemption_columns()
+        .and_where(Expr::col(PointsRedemptions::CommunityId).eq(community.0))
+        .and_where(Expr::col(PointsRedemptions::CodeHash).eq(code_hash.to_vec()))
+        .to_owned();
+    ex.fetch_optional(&q).await
+}
+
 /// A resident's redemptions, newest first.
 pub async fn redemptions_of(
     ex: &mut Exec<'_>,

@@ -487,23 +487,17 @@ async fn plan_award<R: Run>(
         return Ok(Err(Refusal::RuleChanged));
     }
     let resident = award.resident.0;
-    let usage = Usage {
-        today: awarded_since(
-            run,
-            community,
-            resident,
-            &award.rule.draft.code,
-            award.day_start,
-        )
-        .await?,
-        this_month: awarded_since(
-            run,
-            community,
-            resident,
-            &award.rule.draft.code,
-            award.month_start,
-        )
-        .await?,
+    // What was already earned counts only under a rule with a day or month cap (reading it
+    // costs a scan of the resident's awards in the period).
+    let rule = &award.rule.draft;
+    let usage = if rule.per_day_cap.is_some() || rule.per_month_cap.is_some() {
+        Usage {
+            today: awarded_since(run, community, resident, &rule.code, award.day_start).await?,
+            this_month: awarded_since(run, community, resident, &rule.code, award.month_start)
+                .await?,
+        }
+    } else {
+        Usage::default()
     };
     let amount = match award.rule.within_caps(award.earned, usage) {
         Ok(amount) => amount,

@@ -188,7 +188,7 @@ impl From<PointsRuleError> for ApiError {
     }
 }
 
-fn refusal(r: Refusal) -> ApiError {
+pub(crate) fn refusal(r: Refusal) -> ApiError {
     let conflict = |code: &'static str, message: String| ApiError::Conflict { code, message };
     match r {
         Refusal::KeyReused => conflict(
@@ -1242,7 +1242,7 @@ pub async fn confirm_redemption(
 
 /// Registered confirmers of the offer's provider; community staff and administrators at
 /// the community's own stations.
-async fn may_confirm(
+pub(crate) async fn may_confirm(
     state: &AppState,
     principal: &Principal,
     community: CommunityId,

@@ -9,6 +9,7 @@ pub mod imports;
 pub mod login;
 pub mod matters;
 pub mod mediation;
+pub mod points;
 pub mod registry;
 
 use askama::Template;
@@ -97,6 +98,7 @@ mod icons {
     pub const SEARCH: &str = r#"<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M10.5 17a6.5 6.5 0 1 0 0-13 6.5 6.5 0 0 0 0 13zM15.5 15.5 20 20"/></svg>"#;
     pub const DIRECTORY: &str = r#"<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M5 4h12a2 2 0 0 1 2 2v14H7a2 2 0 0 1-2-2zM5 18a2 2 0 0 1 2-2h12M9 8h6M9 11h4"/></svg>"#;
     pub const MATTER: &str = r#"<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M5 4h14v12H9l-4 4zM9 8h6M9 11h4"/></svg>"#;
+    pub const POINTS: &str = r#"<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M12 3.5l2.6 5.3 5.9.9-4.3 4.1 1 5.8-5.2-2.7-5.2 2.7 1-5.8-4.3-4.1 5.9-.9z"/></svg>"#;
     pub const SHIELD: &str = r#"<svg viewBox="0 0 24 24" aria-hidden="true"><path d="M12 3 4.5 6v5.5c0 4.6 3.1 8.3 7.5 9.5 4.4-1.2 7.5-4.9 7.5-9.5V6zM9 12l2.2 2.2L15.5 10"/></svg>"#;
 }
 
@@ -142,6 +144,14 @@ impl Chrome {
                 label: t.t("nav.my_matters"),
                 icon: icons::MATTER,
                 active: path == "/matters/mine",
+            });
+        }
+        if can(Action::ReadCommunity) {
+            nav.push(NavItem {
+                href: "/points",
+                label: t.t("nav.points"),
+                icon: icons::POINTS,
+                active: path.starts_with("/points"),
             });
         }
         if can(Action::ListGrids) {
