@@ -38,7 +38,7 @@ pub fn worker_name() -> String {
 /// Makes sure the recurring jobs exist (one row each, whatever the number of servers).
 pub async fn ensure_recurring(state: &AppState) -> linli_store::Result<()> {
     let now = Utc::now();
-    let mut conn = state.db.acquire().await?;
+    let mut tx = state.db.begin().await?;
     for kind in [MATTERS_SWEEP, POINTS_SWEEP] {
         let job = NewJob {
             kind,
@@ -47,9 +47,9 @@ pub async fn ensure_recurring(state: &AppState) -> linli_store::Result<()> {
             max_attempts: i32::MAX,
             unique_key: Some(kind.to_owned()),
         };
-        jobs::enqueue(&mut conn.exec(), &job, now).await?;
+        jobs::enqueue(&mut tx.exec(), &job, now).await?;
     }
-    Ok(())
+    tx.commit().await
 }
 
 /// Delay before retrying a failed job: 10 s, 20 s, 40 s … capped at an hour.
@@ -106,8 +106,10 @@ pub async fn run_due_at(
     };
     for job in &claimed {
         let result = run_job(state, job).await;
-        let mut conn = state.db.acquire().await?;
-        let mut ex = conn.exec();
+        // A write: through the write queue (on SQLite a bare connection would meet the
+        // busy handler while the group-commit writer holds the lock, and give up).
+        let mut tx = state.db.begin().await?;
+        let mut ex = tx.exec();
         match result {
             Ok(Some(next)) => {
                 jobs::reschedule(&mut ex, job.id, worker, next).await?;
@@ -128,6 +130,7 @@ pub async fn run_due_at(
                 .await?;
             }
         }
+        tx.commit().await?;
     }
     Ok(claimed.len())
 }

@@ -132,6 +132,24 @@ impl TransferKind {
     }
 }
 
+/// Where the day and the month containing `now` began in the community's time zone, in
+/// UTC: the periods the daily and monthly caps count in.
+pub fn period_starts(
+    time_zone: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> (chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>) {
+    use chrono::{Datelike, TimeZone};
+    let offset = crate::matters::utc_offset(time_zone);
+    let local = now.with_timezone(&offset).date_naive();
+    let start = |date: chrono::NaiveDate| {
+        offset
+            .from_local_datetime(&date.and_time(chrono::NaiveTime::MIN))
+            .single()
+            .map_or(now, |t| t.with_timezone(&chrono::Utc))
+    };
+    (start(local), start(local.with_day(1).unwrap_or(local)))
+}
+
 /// A text a person wrote on a ledger request (a reason, a note), whitespace tidied and
 /// its length checked in characters.
 pub fn memo(raw: &str, min: usize) -> Result<String, PointsRuleError> {
@@ -227,6 +245,36 @@ mod tests {
         assert!(TransferKind::Award.is_reversible());
         assert!(!TransferKind::Reversal.is_reversible());
         assert!(!TransferKind::Redeem.is_reversible());
+    }
+
+    #[test]
+    fn days_and_months_begin_at_local_midnight() {
+        use chrono::TimeZone;
+        // 2026-12-01 01:30 in Shanghai is 2026-11-30 17:30 UTC.
+        let now = chrono::Utc
+            .with_ymd_and_hms(2026, 11, 30, 17, 30, 0)
+            .unwrap();
+        let (day, month) = period_starts("Asia/Shanghai", now);
+        assert_eq!(
+            day,
+            chrono::Utc
+                .with_ymd_and_hms(2026, 11, 30, 16, 0, 0)
+                .unwrap()
+        );
+        assert_eq!(month, day);
+        let (day, month) = period_starts("Asia/Shanghai", now - chrono::Duration::hours(2));
+        assert_eq!(
+            day,
+            chrono::Utc
+                .with_ymd_and_hms(2026, 11, 29, 16, 0, 0)
+                .unwrap()
+        );
+        assert_eq!(
+            month,
+            chrono::Utc
+                .with_ymd_and_hms(2026, 10, 31, 16, 0, 0)
+                .unwrap()
+        );
     }
 
     #[test]

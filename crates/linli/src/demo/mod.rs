@@ -9,6 +9,7 @@ pub mod directory;
 pub mod matters;
 pub mod mediation;
 mod names;
+pub mod points;
 pub mod registry;
 
 use std::path::{Path, PathBuf};
@@ -102,6 +103,39 @@ pub async fn generate(db: &Db, key: &DataKey, communities: u32) -> anyhow::Resul
         mediation::seed_cases(db, key, xinhe, &mediators, AccountId(staff), Utc::now()).await?;
     if cases > 0 {
         println!("Demo mediation {xinhe}: {cases} cases");
+    }
+    let started = Instant::now();
+    let partner = admin::find_user(db, &Username::parse("demo-partner")?)
+        .await?
+        .id;
+    let resident = admin::find_user(db, &Username::parse("demo-resident")?)
+        .await?
+        .id;
+    let demo_resident = {
+        let mut conn = db.acquire().await?;
+        linli_store::registry::residents::find_resident_by_account(
+            &mut conn.exec(),
+            xinhe,
+            AccountId(resident),
+        )
+        .await?
+        .map(|r| linli_domain::ResidentId(r.id))
+    };
+    let (offers, transfers) = points::seed_points(
+        db,
+        key,
+        xinhe,
+        AccountId(staff),
+        AccountId(partner),
+        demo_resident,
+        Utc::now(),
+    )
+    .await?;
+    if offers > 0 {
+        println!(
+            "Demo points {xinhe}: {offers} offers, {transfers} transfers in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
     }
     for index in 1..communities.max(1) {
         let code = format!("{}-{:02}", COMMUNITY.0, index + 1);

@@ -207,6 +207,36 @@ pub async fn submit(db: &Db, request: LedgerRequest, now: DateTime<Utc>) -> Resu
     Ok(outcome)
 }
 
+/// Runs many ledger requests, in order, in one transaction (bulk loads such as the demo's
+/// year of history; each request has its own `now`). Refusals are answers as usual; any
+/// failure undoes the whole batch.
+pub async fn submit_all(
+    db: &Db,
+    requests: Vec<(LedgerRequest, DateTime<Utc>)>,
+) -> Result<Vec<Outcome>> {
+    if let Some(lite) = db.lite() {
+        let requests = Arc::new(requests);
+        return lite
+            .write(move |conn| {
+                let mut outcomes = Vec::with_capacity(requests.len());
+                let mut run = LiteRun(conn);
+                for (request, now) in requests.iter() {
+                    let outcome = apply(&mut run, request, truncate_to_micros(*now));
+                    outcomes.push(finish_now(outcome)?);
+                }
+                Ok(outcomes)
+            })
+            .await;
+    }
+    let mut tx = db.begin().await?;
+    let mut outcomes = Vec::with_capacity(requests.len());
+    for (request, now) in &requests {
+        outcomes.push(apply(&mut tx.exec(), request, truncate_to_micros(*now)).await?);
+    }
+    tx.commit().await?;
+    Ok(outcomes)
+}
+
 async fn apply<R: Run>(run: &mut R, req: &LedgerRequest, now: DateTime<Utc>) -> Result<Outcome> {
     let head = take_chain_head(run, req.community).await?;
     let request_hash = Sha256::digest(req.request.to_string().as_bytes()).to_vec();

@@ -8,6 +8,6 @@ pub mod rules;
 
 pub use ledger::{
     Answer, Award, Change, Confirm, LedgerRequest, Outcome, Receipt, Redeem, Refund, RefundReason,
-    Refusal, Reversal, escrow_account, issuance_account, submit, transfer_community,
+    Refusal, Reversal, escrow_account, issuance_account, submit, submit_all, transfer_community,
 };
 pub use rules::{RuleRow, current_rule, current_rules, put_rule, rule_versions, seed_rules};

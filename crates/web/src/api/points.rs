@@ -6,9 +6,8 @@
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use chrono::{DateTime, Datelike, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 use linli_domain::auth::{Action, GrantScope, Role};
-use linli_domain::matters::utc_offset;
 use linli_domain::points::{self as rules, Basis, IdempotencyKey, PointsRuleError, RuleDraft};
 use linli_domain::{CommunityId, ResidentId};
 use linli_store::points::accounts::{self, HistoryRow};
@@ -452,7 +451,7 @@ pub async fn award(
         return Err(ApiError::Forbidden);
     }
     let (_, ctx) = community_target(&state, community).await?;
-    let (day_start, month_start) = day_and_month_start(&ctx.time_zone, Utc::now());
+    let (day_start, month_start) = rules::period_starts(&ctx.time_zone, Utc::now());
     let request = serde_json::json!({
         "op": "award",
         "resident_id": body.resident_id,
@@ -497,21 +496,6 @@ fn holds_role(principal: &Principal, community: CommunityId, role: Role) -> bool
         };
         here && (g.role == role || g.role == Role::CommunityAdmin)
     })
-}
-
-/// Where the community's current day and month began, in UTC (the caps count in the
-/// community's own time).
-fn day_and_month_start(time_zone: &str, now: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>) {
-    let offset = utc_offset(time_zone);
-    let local = now.with_timezone(&offset).date_naive();
-    let start = |date: chrono::NaiveDate| {
-        offset
-            .from_local_datetime(&date.and_time(chrono::NaiveTime::MIN))
-            .single()
-            .map_or(now, |t| t.with_timezone(&Utc))
-    };
-    let month = local.with_day(1).unwrap_or(local);
-    (start(local), start(month))
 }
 
 // ---------------------------------------------------------------------------------------
