@@ -66,6 +66,10 @@ pub struct StateInner {
     pub communities: TtlCache<Uuid, CommunityContext>,
     /// Category catalogues by community (see `cache`).
     pub catalogues: TtlCache<Uuid, Arc<Vec<CategoryRow>>>,
+    /// Points rules in force by community (see `cache`). A rule changed by another server
+    /// is seen within the lifetime; meanwhile the ledger refuses awards made under the old
+    /// version (`rule_changed`), so nothing is awarded under a retired rule.
+    pub points_rules: TtlCache<Uuid, Arc<Vec<linli_store::points::RuleRow>>>,
 }
 
 #[derive(Clone)]
@@ -87,6 +91,7 @@ impl AppState {
             objects,
             communities: TtlCache::new(settings.session_cache),
             catalogues: TtlCache::new(settings.session_cache),
+            points_rules: TtlCache::new(settings.session_cache),
             sessions: SessionCache::new(settings.session_cache),
             settings,
             metrics: metrics_handle(),

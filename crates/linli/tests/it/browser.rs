@@ -715,3 +715,147 @@ async fn a_matter_goes_from_a_residents_phone_through_the_grid_worker_to_a_ratin
     shot(&client, "matter-closed-phone").await;
     client.close().await.unwrap();
 }
+
+/// Clicks something that posts a form and waits until the next page has loaded (a new
+/// document) and shows `css`.
+async fn post_and_wait(client: &Client, testid: &str, css: &str) {
+    client
+        .execute("window.__linliOldPage = true", vec![])
+        .await
+        .unwrap();
+    click(client, &format!("[data-testid={testid}]")).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while client
+        .execute("return window.__linliOldPage === undefined", vec![])
+        .await
+        .map(|v| v != serde_json::json!(true))
+        .unwrap_or(true)
+    {
+        assert!(
+            Instant::now() < deadline,
+            "{testid} did not load a new page"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    client
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_resident_redeems_points_on_a_phone_and_the_partner_confirms_the_code() {
+    let Some((_driver, client)) = start_browser().await else {
+        return;
+    };
+    let t = TestDb::sqlite().await;
+    linli::demo::generate(&t.db, &crate::support::test_key(), 1)
+        .await
+        .unwrap();
+    let app = TestApp::spawn(&t.db).await;
+    let resident = known_password(&t.db, "demo-resident").await;
+    let partner = known_password(&t.db, "demo-partner").await;
+    client.set_window_size(390, 844).await.unwrap();
+
+    // The demo resident has a year of volunteering behind them.
+    sign_in(&client, &app, "demo-resident", &resident).await;
+    client.goto(&app.url("/points")).await.unwrap();
+    let before: i64 = text_of(&client, "[data-testid=points-balance]")
+        .await
+        .parse()
+        .unwrap();
+    assert!(
+        before >= 100,
+        "the demo resident has points to spend: {before}"
+    );
+    assert!(client.source().await.unwrap().contains("获得积分"));
+    shot(&client, "points-phone").await;
+
+    // Redeem the barber's discount (100 points), from a partner merchant.
+    click(&client, "[data-testid=catalogue-link]").await;
+    text_of(&client, "[data-testid=catalogue-balance]").await;
+    shot(&client, "points-catalogue-phone").await;
+    let offers = client
+        .find_all(Locator::Css("[data-testid=offer]"))
+        .await
+        .unwrap();
+    let mut chosen = None;
+    for (i, offer) in offers.iter().enumerate() {
+        if offer.text().await.unwrap().contains("理发八折") {
+            chosen = Some(i);
+        }
+    }
+    let chosen = chosen.expect("the barber's offer is in the catalogue");
+    client
+        .execute("window.__linliOldPage = true", vec![])
+        .await
+        .unwrap();
+    let button = offers[chosen]
+        .find(Locator::Css("[data-testid=redeem]"))
+        .await
+        .unwrap();
+    client
+        .execute(
+            "arguments[0].scrollIntoView({block: 'center'})",
+            vec![serde_json::to_value(&button).unwrap()],
+        )
+        .await
+        .unwrap();
+    button.click().await.unwrap();
+    let code = text_of(&client, "[data-testid=redemption-code]").await;
+    assert_eq!(code.len(), 10);
+    assert_eq!(
+        text_of(&client, "[data-testid=redemption-status]").await,
+        "待核销"
+    );
+    client
+        .find(Locator::Css("[data-testid=redemption-qr] svg"))
+        .await
+        .unwrap();
+    shot(&client, "points-voucher-phone").await;
+    client.goto(&app.url("/points")).await.unwrap();
+    let after: i64 = text_of(&client, "[data-testid=points-balance]")
+        .await
+        .parse()
+        .unwrap();
+    assert_eq!(after, before - 100);
+
+    // At the counter, the partner types the code (lower case, with a dash: forgiven).
+    switch_to(&client, &app, "demo-partner", &partner).await;
+    client.goto(&app.url("/points/confirm")).await.unwrap();
+    type_into(&client, "code", "0000000000").await;
+    post_and_wait(&client, "confirm-submit", "[data-testid=points-error]").await;
+    assert_eq!(
+        text_of(&client, "[data-testid=points-error]").await,
+        "找不到这个核销码，或您不能为它核销。"
+    );
+    let typed = format!("{}-{}", &code[..5], code[5..].to_lowercase());
+    type_into(&client, "code", &typed).await;
+    post_and_wait(&client, "confirm-submit", "[data-testid=confirm-done]").await;
+    assert!(
+        text_of(&client, "[data-testid=confirm-done]")
+            .await
+            .contains("理发八折")
+    );
+    shot(&client, "points-confirm-phone").await;
+    // The same code a second time is refused.
+    type_into(&client, "code", &code).await;
+    post_and_wait(&client, "confirm-submit", "[data-testid=points-error]").await;
+    assert_eq!(
+        text_of(&client, "[data-testid=points-error]").await,
+        "这张凭证已经核销、取消或过期。"
+    );
+
+    // The resident's voucher now shows it was confirmed.
+    switch_to(&client, &app, "demo-resident", &resident).await;
+    client.goto(&app.url("/points")).await.unwrap();
+    let history = text_of(&client, "[data-testid=points-history]").await;
+    assert!(history.contains("-100"), "{history}");
+    linli_store::check::run(&t.db)
+        .await
+        .map(|r| assert!(r.is_ok()))
+        .unwrap();
+    client.close().await.unwrap();
+}

@@ -207,3 +207,7 @@ CREATE TABLE points_confirmers (
 );
 
 CREATE INDEX points_offers_by_id ON points_offers (id);
+
+-- The API names residents by id alone (an award, GET /residents/{id}); without this a
+-- lookup scanned every resident of every community.
+CREATE INDEX residents_by_id ON residents (id);

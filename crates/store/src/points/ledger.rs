@@ -363,6 +363,17 @@ struct Head {
 }
 
 async fn take_chain_head<R: Run>(run: &mut R, community: CommunityId) -> Result<Head> {
+    let head = Query::select()
+        .columns([PointsChainHeads::Seq, PointsChainHeads::Hash])
+        .from(PointsChainHeads::Table)
+        .and_where(Expr::col(PointsChainHeads::CommunityId).eq(community.0))
+        .lock(LockType::Update)
+        .to_owned();
+    if let Some((seq, hash)) = run.fetch_optional::<(i64, Vec<u8>)>(&head).await? {
+        return Ok(Head { seq, hash });
+    }
+    // A community's first ledger request: plant the head (two servers may race; the
+    // loser's insert does nothing and both then lock the same row).
     let seed = Query::insert()
         .into_table(PointsChainHeads::Table)
         .columns([
@@ -378,12 +389,6 @@ async fn take_chain_head<R: Run>(run: &mut R, community: CommunityId) -> Result<
         )
         .to_owned();
     run.execute(&seed).await?;
-    let head = Query::select()
-        .columns([PointsChainHeads::Seq, PointsChainHeads::Hash])
-        .from(PointsChainHeads::Table)
-        .and_where(Expr::col(PointsChainHeads::CommunityId).eq(community.0))
-        .lock(LockType::Update)
-        .to_owned();
     let (seq, hash): (i64, Vec<u8>) = run.fetch_one(&head).await?;
     Ok(Head { seq, hash })
 }
@@ -987,10 +992,8 @@ async fn post<R: Run>(
 ) -> Result<Receipt> {
     let community = req.community;
     let amount = posting.amount.get();
-    open_account(run, community, posting.from.0, posting.from.1, now).await?;
-    open_account(run, community, posting.to.0, posting.to.1, now).await?;
-    move_balance(run, community, posting.from, -amount).await?;
-    move_balance(run, community, posting.to, amount).await?;
+    move_balance(run, community, posting.from, -amount, now).await?;
+    move_balance(run, community, posting.to, amount, now).await?;
     let mut transfer = TransferRow {
         community_id: community.0,
         seq: head.seq + 1,
@@ -1075,13 +1078,15 @@ async fn post<R: Run>(
     })
 }
 
-/// Adds `delta` to an account's balance. A debit is guarded: the checks before already
-/// made sure it is covered, and the CHECK constraint stands behind both.
+/// Adds `delta` to an account's balance, opening the account on its first transfer. A
+/// debit is guarded: the checks before already made sure it is covered, and the CHECK
+/// constraint stands behind both.
 async fn move_balance<R: Run>(
     run: &mut R,
     community: CommunityId,
     (kind, account): (AccountKind, Uuid),
     delta: i64,
+    now: DateTime<Utc>,
 ) -> Result<()> {
     let mut update = Query::update()
         .table(PointsAccounts::Table)
@@ -1095,6 +1100,11 @@ async fn move_balance<R: Run>(
     if delta < 0 && kind != AccountKind::Issuance {
         update.and_where(Expr::col(PointsAccounts::Balance).gte(-delta));
     }
+    if run.execute(&update).await? == 1 {
+        return Ok(());
+    }
+    // Most transfers find both accounts open; the first one to reach an account opens it.
+    open_account(run, community, kind, account, now).await?;
     if run.execute(&update).await? != 1 {
         return Err(StoreError::Corrupt(format!(
             "points account {account} could not move by {delta}"

@@ -205,6 +205,38 @@ pub async fn find_resident_by_account(
     ex.fetch_optional(&q).await
 }
 
+/// Where a resident lives, as authorization needs it: their community and grid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
+pub struct ResidentPlace {
+    pub community_id: Uuid,
+    pub grid_id: Option<Uuid>,
+}
+
+/// A resident's community and grid, by id alone: on SQLite through the direct lane, for
+/// the busy ledger paths (an award names its resident).
+pub async fn locate(db: &crate::Db, id: ResidentId) -> Result<Option<ResidentPlace>> {
+    let q = Query::select()
+        .columns([Residents::CommunityId, Residents::GridId])
+        .from(Residents::Table)
+        .and_where(Expr::col(Residents::Id).eq(id.0))
+        .to_owned();
+    let Some(lite) = db.lite() else {
+        let mut conn = db.acquire().await?;
+        return conn.exec().fetch_optional(&q).await;
+    };
+    lite.read(move |conn| {
+        let rows = crate::lite::fetch_all(conn, &q, |r| {
+            use crate::lite::decode::{opt_uuid, uuid};
+            Ok(ResidentPlace {
+                community_id: uuid(r, 0)?,
+                grid_id: opt_uuid(r, 1)?,
+            })
+        })?;
+        Ok(rows.into_iter().next())
+    })
+    .await
+}
+
 /// Who a report comes from, as a matter records it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
 pub struct Reporter {

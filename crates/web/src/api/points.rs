@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
+use crate::api::registry::record_target;
 use crate::api::residents::{expected_version, reachable_resident};
 use crate::api::{ApiJson, ApiPath, ApiQuery};
 use crate::auth::principal::community_target;
@@ -416,24 +417,24 @@ pub async fn award(
         Some(m) => rules::memo(m, 0)?,
         None => String::new(),
     };
-    let resident = reachable_resident(
-        &state,
-        &principal,
-        ResidentId(body.resident_id),
-        Action::AwardPoints,
-    )
-    .await?;
+    let resident = residents::locate(&state.db, ResidentId(body.resident_id))
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let target = record_target(&state, resident.community_id, resident.grid_id).await?;
+    principal
+        .authorize(&state, Action::AwardPoints, &target, Deny::AsNotFound)
+        .await?;
     let community = CommunityId(resident.community_id);
-    let rule_row = {
-        let mut conn = state.db.acquire().await?;
-        ledger::current_rule(&mut conn.exec(), community, &body.rule).await?
-    }
-    .filter(|r| r.active)
-    .ok_or(ApiError::Rule {
-        field: "rule",
-        code: "unknown_rule",
-        message: "no rule of this community in force has this code".to_owned(),
-    })?;
+    let rule_row = rules_in_force(&state, community)
+        .await?
+        .iter()
+        .find(|r| r.code == body.rule && r.active)
+        .cloned()
+        .ok_or(ApiError::Rule {
+            field: "rule",
+            code: "unknown_rule",
+            message: "no rule of this community in force has this code".to_owned(),
+        })?;
     let rule = rule_row.rule()?;
     let earned = rule.points_for(body.minutes, body.points)?;
     if rule.needs_second_approver(earned) {
@@ -469,7 +470,7 @@ pub async fn award(
             key: Some(key),
             request,
             change: Change::Award(Box::new(Award {
-                resident: ResidentId(resident.id),
+                resident: ResidentId(body.resident_id),
                 rule_id: rule_row.id,
                 rule,
                 earned,
@@ -482,6 +483,23 @@ pub async fn award(
         },
     )
     .await
+}
+
+/// The community's rules in force, from the per-process cache.
+async fn rules_in_force(
+    state: &AppState,
+    community: CommunityId,
+) -> Result<std::sync::Arc<Vec<RuleRow>>, ApiError> {
+    if let Some(rules) = state.points_rules.get(&community.0) {
+        return Ok(rules);
+    }
+    let rows = {
+        let mut conn = state.db.acquire().await?;
+        ledger::current_rules(&mut conn.exec(), community).await?
+    };
+    let rules = std::sync::Arc::new(rows);
+    state.points_rules.put(community.0, rules.clone());
+    Ok(rules)
 }
 
 /// Whether the principal holds `role` in the community (a rule's verifier). Community
@@ -670,6 +688,7 @@ pub async fn put_rule(
         Utc::now(),
     )
     .await?;
+    state.points_rules.invalidate(&community.0);
     Ok(axum::Json(row.into()))
 }
 
