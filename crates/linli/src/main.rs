@@ -53,14 +53,22 @@ enum Command {
     Migrate,
     /// Create (or refresh) the demo community and print its logins; writes demo-logins.txt.
     Demo(DemoArgs),
-    /// Verify the database: engine integrity checks and every audit-log hash chain. Exits 1 on any problem.
-    Check,
+    /// Verify the database: engine integrity checks, every audit-log hash chain and the points ledger. Exits 1 on any problem.
+    Check(CheckArgs),
     /// Manage sign-in accounts. Passwords are read from standard input, never from arguments.
     #[command(subcommand)]
     User(UserCommand),
     /// Set up communities (with their subdistrict and district).
     #[command(subcommand)]
     Community(CommunityCommand),
+}
+
+#[derive(Args)]
+struct CheckArgs {
+    /// Verify only the hash chains and the points ledger, not the engine's page-by-page
+    /// integrity (which reads the whole database file).
+    #[arg(long)]
+    chains_only: bool,
 }
 
 #[derive(Args)]
@@ -216,7 +224,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             db.close().await;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Check => run_check(&url).await,
+        Command::Check(args) => run_check(&url, &args).await,
         Command::User(cmd) => {
             let db = open(&url).await?;
             let result = run_user(&db, cmd).await;
@@ -399,11 +407,11 @@ fn release_freed_memory() {
     }
 }
 
-async fn run_check(url: &str) -> anyhow::Result<ExitCode> {
+async fn run_check(url: &str, args: &CheckArgs) -> anyhow::Result<ExitCode> {
     let db = Db::connect(url)
         .await
         .with_context(|| format!("cannot open the database {}", config::redacted(url)))?;
-    let report = check::run(&db).await?;
+    let report = check::run_with(&db, !args.chains_only).await?;
     db.close().await;
     for problem in &report.database_problems {
         println!("database: {problem}");
@@ -420,6 +428,12 @@ async fn run_check(url: &str) -> anyhow::Result<ExitCode> {
             None => println!("points ledger {}: {}", p.community, p.problem),
         }
     }
+    let timings: Vec<String> = report
+        .timings
+        .iter()
+        .map(|(part, took)| format!("{part} {:.2} s", took.as_secs_f64()))
+        .collect();
+    println!("took: {}", timings.join(", "));
     println!(
         "checked {} audit entries, {} points transfers, {} entries and {} accounts: {}",
         report.audit_entries_checked,

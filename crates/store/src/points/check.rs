@@ -8,7 +8,6 @@
 //! a hundred thousand transfers; this reads each row once. On SQLite it runs on the
 //! lane's reader (rusqlite), whose rows cost a fraction of sqlx's.
 
-use linli_domain::CommunityId;
 use sea_query::{Expr, ExprTrait, Order, Query};
 use uuid::Uuid;
 
@@ -34,21 +33,47 @@ pub struct LedgerReport {
     pub problems: Vec<LedgerProblem>,
 }
 
-/// Checks every community's ledger in one consistent snapshot. On PostgreSQL `ex` is the
-/// caller's snapshot transaction; on SQLite the lane's reader opens its own.
+/// Checks every community's ledger. Two passes: the chains (transfers in order, hashes
+/// recomputed) and the accounts (entries summed, filed under their transfers), then each
+/// transfer is matched against its entries. On SQLite the passes run at once on two
+/// reader connections (two cores); the chains' snapshot is taken first, so the accounts'
+/// snapshot holds every transfer it does — entries are append-only, so the ones both
+/// see are the same rows. On PostgreSQL both run in the caller's snapshot transaction.
 pub async fn verify(db: &Db, ex: &mut crate::Exec<'_>) -> Result<LedgerReport> {
-    match db.lite() {
+    let (chains, accounts) = match db.lite() {
         Some(lite) => {
-            lite.read_long(|conn| {
+            let (snapshot_taken, taken) = tokio::sync::oneshot::channel::<()>();
+            let chains = lite.read_long(move |conn| {
                 conn.execute_batch("BEGIN")?;
-                let report = finish_now(verify_with(&mut LiteRun(conn)));
+                let outcome = finish_now(async {
+                    let mut run = LiteRun(conn);
+                    let heads = chain_heads(&mut run).await?;
+                    let _ = snapshot_taken.send(());
+                    chains_pass(&mut run, heads).await
+                });
                 conn.execute_batch("COMMIT")?;
-                report
-            })
-            .await
+                outcome
+            });
+            let accounts = async {
+                let _ = taken.await;
+                lite.read_long(|conn| {
+                    conn.execute_batch("BEGIN")?;
+                    let outcome = finish_now(accounts_pass(&mut LiteRun(conn)));
+                    conn.execute_batch("COMMIT")?;
+                    outcome
+                })
+                .await
+            };
+            let (chains, accounts) = tokio::join!(chains, accounts);
+            (chains?, accounts?)
         }
-        None => verify_with(ex).await,
-    }
+        None => {
+            let heads = chain_heads(ex).await?;
+            let chains = chains_pass(ex, heads).await?;
+            (chains, accounts_pass(ex).await?)
+        }
+    };
+    Ok(merge(chains, accounts))
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -106,8 +131,29 @@ struct Legs {
     plus: Option<(Uuid, i64)>,
 }
 
-async fn verify_with<R: Run>(run: &mut R) -> Result<LedgerReport> {
-    let mut report = LedgerReport::default();
+/// What the chains pass found: per community, each transfer's accounts and amount.
+#[derive(Default)]
+struct Chains {
+    report: LedgerReport,
+    transfers: Vec<(Uuid, Vec<(i64, Uuid, Uuid, i64)>)>,
+}
+
+/// What the accounts pass found: per community, the entries filed by transfer.
+#[derive(Default)]
+struct Accounts {
+    report: LedgerReport,
+    legs: std::collections::HashMap<Uuid, Vec<Legs>>,
+}
+
+fn problem(report: &mut LedgerReport, community: Uuid, seq: Option<i64>, text: String) {
+    report.problems.push(LedgerProblem {
+        community,
+        seq,
+        problem: text,
+    });
+}
+
+async fn chain_heads<R: Run>(run: &mut R) -> Result<Vec<HeadLine>> {
     let heads_q = Query::select()
         .columns([
             PointsChainHeads::CommunityId,
@@ -116,7 +162,74 @@ async fn verify_with<R: Run>(run: &mut R) -> Result<LedgerReport> {
         ])
         .from(PointsChainHeads::Table)
         .to_owned();
-    let heads: Vec<HeadLine> = run.fetch_all(&heads_q).await?;
+    run.fetch_all(&heads_q).await
+}
+
+/// Every community's chain, transfer by transfer: sequence, links and hashes.
+async fn chains_pass<R: Run>(run: &mut R, heads: Vec<HeadLine>) -> Result<Chains> {
+    const PAGE: u64 = 20_000;
+    let mut out = Chains::default();
+    for head in heads {
+        let community = head.community_id;
+        let mut seen = Vec::with_capacity(usize::try_from(head.seq).unwrap_or(0));
+        let mut expected_seq = 1i64;
+        let mut prev_hash = vec![0u8; 32];
+        loop {
+            let q = Query::select()
+                .columns(TRANSFER_COLUMNS)
+                .from(PointsTransfers::Table)
+                .and_where(Expr::col(PointsTransfers::CommunityId).eq(community))
+                .and_where(Expr::col(PointsTransfers::Seq).gte(expected_seq))
+                .and_where(Expr::col(PointsTransfers::Seq).lte(head.seq))
+                .order_by(PointsTransfers::Seq, Order::Asc)
+                .limit(PAGE)
+                .to_owned();
+            let page: Vec<TransferRow> = run.fetch_all(&q).await?;
+            let page_len = page.len() as u64;
+            for t in page {
+                out.report.transfers_checked += 1;
+                let broken = if t.seq != expected_seq {
+                    Some(format!("transfer {expected_seq} missing"))
+                } else if t.prev_hash != prev_hash {
+                    Some("link to the previous transfer broken".to_owned())
+                } else if transfer_hash(&t) != t.hash {
+                    Some("transfer altered (hash mismatch)".to_owned())
+                } else {
+                    None
+                };
+                if let Some(text) = broken {
+                    problem(&mut out.report, community, Some(t.seq), text);
+                }
+                seen.push((t.seq, t.from_account, t.to_account, t.amount));
+                expected_seq = t.seq + 1;
+                prev_hash = t.hash;
+            }
+            if page_len < PAGE {
+                break;
+            }
+        }
+        if expected_seq - 1 != head.seq || prev_hash != head.hash {
+            problem(
+                &mut out.report,
+                community,
+                Some(head.seq),
+                format!(
+                    "the chain head says {} transfers, the chain ends at {}",
+                    head.seq,
+                    expected_seq - 1
+                ),
+            );
+        }
+        out.transfers.push((community, seen));
+    }
+    Ok(out)
+}
+
+/// Every account of every community: its entries summed against its balance and filed
+/// under their transfers; each community's entries summing to zero.
+async fn accounts_pass<R: Run>(run: &mut R) -> Result<Accounts> {
+    let mut out = Accounts::default();
+    let heads = chain_heads(run).await?;
     let chains_q = Query::select()
         .distinct()
         .column(PointsAccounts::CommunityId)
@@ -125,174 +238,121 @@ async fn verify_with<R: Run>(run: &mut R) -> Result<LedgerReport> {
     let with_accounts: Vec<CommunityLine> = run.fetch_all(&chains_q).await?;
     for c in &with_accounts {
         if !heads.iter().any(|h| h.community_id == c.community_id) {
-            report.problems.push(LedgerProblem {
-                community: c.community_id,
-                seq: None,
-                problem: "accounts exist but the chain head is missing".to_owned(),
-            });
+            problem(
+                &mut out.report,
+                c.community_id,
+                None,
+                "accounts exist but the chain head is missing".to_owned(),
+            );
         }
     }
     for head in heads {
-        verify_community(run, &head, &mut report).await?;
+        let community = head.community_id;
+        let mut legs: Vec<Legs> = vec![Legs::default(); usize::try_from(head.seq).unwrap_or(0) + 1];
+        let mut total = 0i64;
+        let accounts_q = Query::select()
+            .columns([
+                PointsAccounts::Id,
+                PointsAccounts::Kind,
+                PointsAccounts::Balance,
+            ])
+            .from(PointsAccounts::Table)
+            .and_where(Expr::col(PointsAccounts::CommunityId).eq(community))
+            .to_owned();
+        let accounts: Vec<AccountLine> = run.fetch_all(&accounts_q).await?;
+        for account in &accounts {
+            out.report.accounts_checked += 1;
+            let entries_q = Query::select()
+                .columns([PointsEntries::Seq, PointsEntries::Amount])
+                .from(PointsEntries::Table)
+                .and_where(Expr::col(PointsEntries::CommunityId).eq(community))
+                .and_where(Expr::col(PointsEntries::AccountId).eq(account.id))
+                .order_by(PointsEntries::Seq, Order::Asc)
+                .to_owned();
+            let entries: Vec<(i64, i64)> = run.fetch_all(&entries_q).await?;
+            let mut sum = 0i64;
+            for (seq, amount) in entries {
+                out.report.entries_checked += 1;
+                sum += amount;
+                let Some(slot) = usize::try_from(seq).ok().and_then(|s| legs.get_mut(s)) else {
+                    problem(
+                        &mut out.report,
+                        community,
+                        Some(seq),
+                        format!("account {} has an entry beyond the chain", account.id),
+                    );
+                    continue;
+                };
+                slot.count = slot.count.saturating_add(1);
+                if amount < 0 {
+                    slot.minus = Some((account.id, amount));
+                } else {
+                    slot.plus = Some((account.id, amount));
+                }
+            }
+            total += sum;
+            if sum != account.balance {
+                problem(
+                    &mut out.report,
+                    community,
+                    None,
+                    format!(
+                        "account {} holds {} but its entries sum to {sum}",
+                        account.id, account.balance
+                    ),
+                );
+            }
+            if account.balance < 0 && account.kind != "issuance" {
+                problem(
+                    &mut out.report,
+                    community,
+                    None,
+                    format!(
+                        "account {} ({}) is below zero: {}",
+                        account.id, account.kind, account.balance
+                    ),
+                );
+            }
+        }
+        if total != 0 {
+            problem(
+                &mut out.report,
+                community,
+                None,
+                format!("the community's entries sum to {total}, not zero"),
+            );
+        }
+        out.legs.insert(community, legs);
     }
-    Ok(report)
+    Ok(out)
 }
 
-async fn verify_community<R: Run>(
-    run: &mut R,
-    head: &HeadLine,
-    report: &mut LedgerReport,
-) -> Result<()> {
-    let community = CommunityId(head.community_id);
-    let problem = |report: &mut LedgerReport, seq: Option<i64>, text: String| {
-        report.problems.push(LedgerProblem {
-            community: community.0,
-            seq,
-            problem: text,
-        })
+/// Each transfer the chains pass saw, against the entries the accounts pass filed.
+fn merge(chains: Chains, accounts: Accounts) -> LedgerReport {
+    let mut report = LedgerReport {
+        transfers_checked: chains.report.transfers_checked,
+        entries_checked: accounts.report.entries_checked,
+        accounts_checked: accounts.report.accounts_checked,
+        problems: chains.report.problems,
     };
-    let head_seq = Ord::max(head.seq, 0);
-    let mut legs: Vec<Legs> = vec![Legs::default(); head_seq as usize + 1];
-    let mut total = 0i64;
-
-    // 1. Every account: its entries summed and filed under their transfers.
-    let accounts_q = Query::select()
-        .columns([
-            PointsAccounts::Id,
-            PointsAccounts::Kind,
-            PointsAccounts::Balance,
-        ])
-        .from(PointsAccounts::Table)
-        .and_where(Expr::col(PointsAccounts::CommunityId).eq(community.0))
-        .to_owned();
-    let accounts: Vec<AccountLine> = run.fetch_all(&accounts_q).await?;
-    for account in &accounts {
-        report.accounts_checked += 1;
-        let entries_q = Query::select()
-            .columns([PointsEntries::Seq, PointsEntries::Amount])
-            .from(PointsEntries::Table)
-            .and_where(Expr::col(PointsEntries::CommunityId).eq(community.0))
-            .and_where(Expr::col(PointsEntries::AccountId).eq(account.id))
-            .order_by(PointsEntries::Seq, Order::Asc)
-            .to_owned();
-        let entries: Vec<(i64, i64)> = run.fetch_all(&entries_q).await?;
-        let mut sum = 0i64;
-        for (seq, amount) in entries {
-            report.entries_checked += 1;
-            sum += amount;
-            let Some(slot) = usize::try_from(seq).ok().and_then(|s| legs.get_mut(s)) else {
-                problem(
-                    report,
-                    Some(seq),
-                    format!("account {} has an entry beyond the chain", account.id),
-                );
-                continue;
-            };
-            slot.count = slot.count.saturating_add(1);
-            if amount < 0 {
-                slot.minus = Some((account.id, amount));
-            } else {
-                slot.plus = Some((account.id, amount));
-            }
-        }
-        total += sum;
-        if sum != account.balance {
-            problem(
-                report,
-                None,
-                format!(
-                    "account {} holds {} but its entries sum to {sum}",
-                    account.id, account.balance
-                ),
-            );
-        }
-        if account.balance < 0 && account.kind != "issuance" {
-            problem(
-                report,
-                None,
-                format!(
-                    "account {} ({}) is below zero: {}",
-                    account.id, account.kind, account.balance
-                ),
-            );
-        }
-    }
-    if total != 0 {
-        problem(
-            report,
-            None,
-            format!("the community's entries sum to {total}, not zero"),
-        );
-    }
-
-    // 2. The chain, transfer by transfer, against its entries.
-    const PAGE: u64 = 20_000;
-    let mut expected_seq = 1i64;
-    let mut prev_hash = vec![0u8; 32];
-    loop {
-        let q = Query::select()
-            .columns(TRANSFER_COLUMNS)
-            .from(PointsTransfers::Table)
-            .and_where(Expr::col(PointsTransfers::CommunityId).eq(community.0))
-            .and_where(Expr::col(PointsTransfers::Seq).gte(expected_seq))
-            .order_by(PointsTransfers::Seq, Order::Asc)
-            .limit(PAGE)
-            .to_owned();
-        let page: Vec<TransferRow> = run.fetch_all(&q).await?;
-        let page_len = page.len() as u64;
-        for t in page {
-            report.transfers_checked += 1;
-            if t.seq != expected_seq {
-                problem(
-                    report,
-                    Some(t.seq),
-                    format!("transfer {expected_seq} missing"),
-                );
-            } else if t.prev_hash != prev_hash {
-                problem(
-                    report,
-                    Some(t.seq),
-                    "link to the previous transfer broken".to_owned(),
-                );
-            } else if transfer_hash(&t) != t.hash {
-                problem(
-                    report,
-                    Some(t.seq),
-                    "transfer altered (hash mismatch)".to_owned(),
-                );
-            }
-            let found = usize::try_from(t.seq)
-                .ok()
-                .and_then(|s| legs.get(s))
-                .cloned()
-                .unwrap_or_default();
-            let matches = found.count == 2
-                && found.minus == Some((t.from_account, -t.amount))
-                && found.plus == Some((t.to_account, t.amount));
+    report.problems.extend(accounts.report.problems);
+    let no_legs = Vec::new();
+    for (community, transfers) in chains.transfers {
+        let legs = accounts.legs.get(&community).unwrap_or(&no_legs);
+        for (seq, from, to, amount) in transfers {
+            let found = usize::try_from(seq).ok().and_then(|s| legs.get(s));
+            let matches = found.is_some_and(|l| {
+                l.count == 2 && l.minus == Some((from, -amount)) && l.plus == Some((to, amount))
+            });
             if !matches {
                 problem(
-                    report,
-                    Some(t.seq),
+                    &mut report,
+                    community,
+                    Some(seq),
                     "the transfer's entries do not match it".to_owned(),
                 );
             }
-            expected_seq = t.seq + 1;
-            prev_hash = t.hash;
-        }
-        if page_len < PAGE {
-            break;
         }
     }
-    if expected_seq - 1 != head.seq || prev_hash != head.hash {
-        problem(
-            report,
-            Some(head.seq),
-            format!(
-                "the chain head says {} transfers, the chain ends at {}",
-                head.seq,
-                expected_seq - 1
-            ),
-        );
-    }
-    Ok(())
+    report
 }

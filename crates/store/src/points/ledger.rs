@@ -463,25 +463,28 @@ pub(crate) const TRANSFER_COLUMNS: [PointsTransfers; 17] = [
 /// SHA-256 over a canonical JSON array of every stored field and the previous hash.
 /// Times are hashed at microsecond precision, which both engines keep.
 pub(crate) fn transfer_hash(t: &TransferRow) -> Vec<u8> {
-    let canonical = serde_json::json!([
+    // A tuple serialises as the same compact JSON array as `json!([...])` would, without
+    // building a tree of values first (`linli check` hashes every transfer).
+    let canonical = serde_json::to_string(&(
         t.community_id,
         t.seq,
         t.id,
-        t.kind,
+        &t.kind,
         t.from_account,
         t.to_account,
         t.amount,
         t.reverses_id,
         t.rule_id,
-        t.rule_code,
+        &t.rule_code,
         t.subject_id,
         t.actor_account_id,
         t.approver_account_id,
-        t.memo,
+        &t.memo,
         t.at.to_rfc3339_opts(SecondsFormat::Micros, true),
         hex::encode(&t.prev_hash),
-    ]);
-    Sha256::digest(canonical.to_string().as_bytes()).to_vec()
+    ))
+    .expect("plain values serialise");
+    Sha256::digest(canonical.as_bytes()).to_vec()
 }
 
 fn truncate_to_micros(at: DateTime<Utc>) -> DateTime<Utc> {
@@ -1195,4 +1198,59 @@ async fn record_operation<R: Run>(
         .to_owned();
     run.execute(&insert).await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The hash written by earlier versions (a `json!` array) and the one computed now must
+    /// agree byte for byte, or every stored chain would look broken.
+    #[test]
+    fn the_transfer_hash_is_the_canonical_json_array() {
+        let mut t = TransferRow {
+            community_id: Uuid::now_v7(),
+            seq: 42,
+            id: Uuid::now_v7(),
+            kind: "award".into(),
+            from_account: Uuid::now_v7(),
+            to_account: Uuid::now_v7(),
+            amount: 15,
+            reverses_id: None,
+            rule_id: Some(Uuid::now_v7()),
+            rule_code: Some("volunteer_service".into()),
+            subject_id: None,
+            actor_account_id: Some(Uuid::now_v7()),
+            approver_account_id: None,
+            memo: "关爱长者探访 \"quoted\" \\ slash".into(),
+            at: DateTime::from_timestamp_micros(1_764_500_000_123_456).unwrap(),
+            prev_hash: vec![7; 32],
+            hash: Vec::new(),
+        };
+        for _ in 0..2 {
+            let canonical = serde_json::json!([
+                t.community_id,
+                t.seq,
+                t.id,
+                t.kind,
+                t.from_account,
+                t.to_account,
+                t.amount,
+                t.reverses_id,
+                t.rule_id,
+                t.rule_code,
+                t.subject_id,
+                t.actor_account_id,
+                t.approver_account_id,
+                t.memo,
+                t.at.to_rfc3339_opts(SecondsFormat::Micros, true),
+                hex::encode(&t.prev_hash),
+            ]);
+            let expected = Sha256::digest(canonical.to_string().as_bytes()).to_vec();
+            assert_eq!(transfer_hash(&t), expected);
+            t.reverses_id = Some(Uuid::now_v7());
+            t.rule_code = None;
+            t.memo = String::new();
+        }
+    }
 }
