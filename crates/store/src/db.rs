@@ -18,6 +18,7 @@ use sqlx::{
 
 use crate::lite::Lite;
 use crate::matters::pg_reports::ReportBatch;
+use crate::points::pg_ledger::LedgerBatch;
 use crate::{Result, StoreError};
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -43,10 +44,12 @@ pub enum Db {
     Postgres(PgPool, PgLane),
 }
 
-/// What a PostgreSQL database adds to its sqlx pool: the group commit of new matters.
+/// What a PostgreSQL database adds to its sqlx pool: the group commits of new matters and
+/// of ledger requests.
 #[derive(Debug, Clone)]
 pub struct PgLane {
     reports: ReportBatch,
+    ledger: LedgerBatch,
 }
 
 /// Serialises this process's SQLite write transactions in a fair queue. SQLite admits one
@@ -131,7 +134,8 @@ impl Db {
                 .connect_with(options)
                 .await?;
             let reports = ReportBatch::start(pool.clone());
-            Ok(Db::Postgres(pool, PgLane { reports }))
+            let ledger = LedgerBatch::start(pool.clone());
+            Ok(Db::Postgres(pool, PgLane { reports, ledger }))
         } else {
             Err(StoreError::UnsupportedUrl)
         }
@@ -141,6 +145,14 @@ impl Db {
     pub(crate) fn pg_reports(&self) -> Option<&ReportBatch> {
         match self {
             Db::Postgres(_, lane) => Some(&lane.reports),
+            Db::Sqlite(..) => None,
+        }
+    }
+
+    /// PostgreSQL's group commit of ledger requests; `None` on SQLite.
+    pub(crate) fn pg_ledger(&self) -> Option<&LedgerBatch> {
+        match self {
+            Db::Postgres(_, lane) => Some(&lane.ledger),
             Db::Sqlite(..) => None,
         }
     }

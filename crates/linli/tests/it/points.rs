@@ -1525,3 +1525,57 @@ async fn stock_is_never_oversold() {
         ledger_is_sound(&t.db).await;
     }
 }
+
+#[tokio::test]
+async fn a_failing_request_in_a_group_commit_fails_alone() {
+    for t in TestDb::all().await {
+        let world = seed_world(&t.db).await;
+        let community = world.a.id;
+        let staff = world.account_id(Role::CommunityStaff);
+        let rule = {
+            let mut conn = t.db.acquire().await.unwrap();
+            ledger::current_rule(&mut conn.exec(), community, "proposal_adopted")
+                .await
+                .unwrap()
+                .unwrap()
+        };
+        // Thirty awards at once; one names an actor account that does not exist, which the
+        // database refuses (foreign key) only when the transfer is written.
+        let mut requests = Vec::new();
+        for i in 0..30 {
+            let actor = if i == 17 { AccountId::new() } else { staff };
+            let resident = world.a.residents[i % 2];
+            requests.push(award_request(
+                community,
+                actor,
+                &format!("batch-{i:04}"),
+                resident,
+                &rule,
+                20,
+            ));
+        }
+        let outcomes = futures::future::join_all(
+            requests
+                .into_iter()
+                .map(|r| ledger::submit(&t.db, r, Utc::now())),
+        )
+        .await;
+        for (i, outcome) in outcomes.iter().enumerate() {
+            if i == 17 {
+                assert!(
+                    matches!(outcome, Err(linli_store::StoreError::ForeignKey(_))),
+                    "{}: {outcome:?}",
+                    t.engine
+                );
+            } else {
+                assert!(
+                    matches!(outcome, Ok(Ok(_))),
+                    "{} request {i}: {outcome:?}",
+                    t.engine
+                );
+            }
+        }
+        let report = ledger_is_sound(&t.db).await;
+        assert_eq!(report.ledger.transfers_checked, 29, "{}", t.engine);
+    }
+}

@@ -199,6 +199,9 @@ pub async fn submit(db: &Db, request: LedgerRequest, now: DateTime<Utc>) -> Resu
             .write(move |conn| finish_now(apply(&mut LiteRun(conn), &request, now)))
             .await;
     }
+    if let Some(batch) = db.pg_ledger() {
+        return batch.submit(request, now).await;
+    }
     let mut tx = db.begin().await?;
     let outcome = apply(&mut tx.exec(), &request, now).await?;
     if outcome.is_ok() {
@@ -237,7 +240,11 @@ pub async fn submit_all(
     Ok(outcomes)
 }
 
-async fn apply<R: Run>(run: &mut R, req: &LedgerRequest, now: DateTime<Utc>) -> Result<Outcome> {
+pub(super) async fn apply<R: Run>(
+    run: &mut R,
+    req: &LedgerRequest,
+    now: DateTime<Utc>,
+) -> Result<Outcome> {
     let head = take_chain_head(run, req.community).await?;
     let request_hash = Sha256::digest(req.request.to_string().as_bytes()).to_vec();
     if let Some((stored_hash, result)) = find_operation(run, req).await? {

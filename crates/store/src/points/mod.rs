@@ -4,6 +4,7 @@ pub mod accounts;
 pub mod catalogue;
 pub mod check;
 pub mod ledger;
+pub(crate) mod pg_ledger;
 pub mod rules;
 
 pub use ledger::{
