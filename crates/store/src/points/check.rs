@@ -131,11 +131,14 @@ struct Legs {
     plus: Option<(Uuid, i64)>,
 }
 
+/// A transfer as the entries must mirror it: (seq, from account, to account, amount).
+type Moved = (i64, Uuid, Uuid, i64);
+
 /// What the chains pass found: per community, each transfer's accounts and amount.
 #[derive(Default)]
 struct Chains {
     report: LedgerReport,
-    transfers: Vec<(Uuid, Vec<(i64, Uuid, Uuid, i64)>)>,
+    transfers: Vec<(Uuid, Vec<Moved>)>,
 }
 
 /// What the accounts pass found: per community, the entries filed by transfer.
