@@ -523,33 +523,7 @@ async fn open_step(client: &Client, step: &str) {
 /// Clicks a step's button and waits for the page the form posts to (a new document, not
 /// the one still showing).
 async fn take(client: &Client, testid: &str) {
-    client
-        .execute("window.__linliOldPage = true", vec![])
-        .await
-        .unwrap();
-    click(client, &format!("[data-testid={testid}]")).await;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let fresh = client
-            .execute("return window.__linliOldPage === undefined", vec![])
-            .await
-            .map(|v| v == serde_json::json!(true))
-            .unwrap_or(false);
-        if fresh {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{testid} did not load a new page"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    client
-        .wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::Css("[data-testid=timeline]"))
-        .await
-        .unwrap();
+    post_and_wait(client, testid, "[data-testid=timeline]").await;
 }
 
 #[tokio::test]

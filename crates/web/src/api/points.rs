@@ -261,10 +261,9 @@ fn idempotency_key(headers: &HeaderMap) -> Result<IdempotencyKey, ApiError> {
     Ok(IdempotencyKey::parse(raw.trim())?)
 }
 
-/// 201 with the receipt; a replay says so in a header (the body is the same).
-fn receipt_response(receipt: Receipt, replayed: bool) -> Response {
-    let mut response =
-        (StatusCode::CREATED, axum::Json(ReceiptView::from(receipt))).into_response();
+/// 201 with a ledger answer; a replay says so in a header (the body is the same).
+fn created(view: impl Serialize, replayed: bool) -> Response {
+    let mut response = (StatusCode::CREATED, axum::Json(view)).into_response();
     if replayed {
         response.headers_mut().insert(
             HeaderName::from_static("idempotent-replayed"),
@@ -278,7 +277,7 @@ async fn submit(state: &AppState, request: LedgerRequest) -> Result<Response, Ap
     let answer = ledger::submit(&state.db, request, Utc::now())
         .await?
         .map_err(refusal)?;
-    Ok(receipt_response(answer.receipt, answer.replayed))
+    Ok(created(ReceiptView::from(answer.receipt), answer.replayed))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1102,14 +1101,7 @@ pub async fn redeem(
         expires_at: crate::points::redemption_expiry(answer.receipt.at),
         receipt: answer.receipt.into(),
     };
-    let mut response = (StatusCode::CREATED, axum::Json(view)).into_response();
-    if answer.replayed {
-        response.headers_mut().insert(
-            HeaderName::from_static("idempotent-replayed"),
-            HeaderValue::from_static("true"),
-        );
-    }
-    Ok(response)
+    Ok(created(view, answer.replayed))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
