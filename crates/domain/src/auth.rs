@@ -182,6 +182,15 @@ pub enum Action {
     /// Keep the redemption catalogue and who confirms redemptions for stations and
     /// partners.
     ManagePointsCatalogue,
+    /// See volunteer service records and hours (grid workers: their grids').
+    ReadServiceHours,
+    /// Record hours served and corrections to them (grid workers: in their grids).
+    RecordServiceHours,
+    /// Verify or reject recorded hours (never one's own), which awards their points.
+    VerifyServiceHours,
+    /// Issue volunteer service certificates and export the records for the civil-affairs
+    /// system (both carry document numbers in full).
+    CertifyServiceHours,
 }
 
 /// How far a role reaches for an action.
@@ -245,6 +254,12 @@ fn reach(role: Role, action: Action) -> Option<Reach> {
         (ReadPoints, DistrictAdmin | Auditor) => Some(Reach::Scope),
         (ManagePointsRules, CommunityAdmin) => Some(Reach::Scope),
         (ManagePointsCatalogue, CommunityStaff | CommunityAdmin) => Some(Reach::Scope),
+        (ReadServiceHours | RecordServiceHours, GridWorker) => Some(Reach::OwnGrids),
+        (
+            ReadServiceHours | RecordServiceHours | VerifyServiceHours | CertifyServiceHours,
+            CommunityStaff | CommunityAdmin,
+        ) => Some(Reach::Scope),
+        (ReadServiceHours, DistrictAdmin | Auditor) => Some(Reach::Scope),
         _ => None,
     }
 }

@@ -10,6 +10,7 @@ pub mod matters;
 pub mod mediation;
 pub mod points;
 pub mod registry;
+pub mod volunteering;
 
 pub use ids::{
     AccountId, BuildingId, CommunityId, ConsentId, DistrictId, DwellingId, GridGroupId, GridId,

@@ -24,6 +24,7 @@ mod schema;
 pub mod sessions;
 pub mod tenancy;
 pub mod throttle;
+pub mod volunteering;
 
 pub use db::{Conn, Db, Engine, Exec, Tx};
 pub use error::StoreError;

@@ -765,3 +765,53 @@ pub enum PointsConfirmers {
     AccountId,
     CreatedAt,
 }
+
+#[derive(Iden, Clone, Copy)]
+pub enum VolunteerRecords {
+    Table,
+    CommunityId,
+    Id,
+    VolunteerId,
+    Activity,
+    Content,
+    Organiser,
+    RuleCode,
+    StartedAt,
+    EndedAt,
+    Minutes,
+    Evidence,
+    CorrectsId,
+    Reason,
+    RecordedBy,
+    RecordedAt,
+}
+
+#[derive(Iden, Clone, Copy)]
+pub enum VolunteerVerifications {
+    Table,
+    CommunityId,
+    RecordId,
+    Decision,
+    VerifierId,
+    Note,
+    IdempotencyKey,
+    Points,
+    PointsNote,
+    VerifiedAt,
+}
+
+#[derive(Iden, Clone, Copy)]
+pub enum VolunteerCertificates {
+    Table,
+    CommunityId,
+    Number,
+    Id,
+    VolunteerId,
+    Minutes,
+    Records,
+    Lines,
+    PeriodFrom,
+    PeriodUntil,
+    IssuedBy,
+    IssuedAt,
+}

@@ -59,6 +59,10 @@ pub fn app(state: AppState) -> Router {
             "/mediation/{id}/agreement",
             get(pages::mediation::agreement),
         )
+        .route(
+            "/volunteering/certificates/{id}",
+            get(pages::volunteering::certificate),
+        )
         .route("/matters", get(pages::matters::queue))
         .route("/matters/mine", get(pages::matters::mine))
         .route(

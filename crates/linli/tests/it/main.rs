@@ -19,3 +19,4 @@ mod registry;
 mod registry_io;
 mod resilience;
 mod support;
+mod volunteering;

@@ -60,9 +60,13 @@ enum Endpoint {
     AwardPoints,
     ListPointsRules,
     PutPointsRule,
+    RecordServiceHours,
+    ListServiceRecords,
+    ExportServiceRecords,
+    IssueServiceCertificate,
 }
 
-const ENDPOINTS: [Endpoint; 43] = [
+const ENDPOINTS: [Endpoint; 47] = [
     Endpoint::Me,
     Endpoint::ReadCommunity,
     Endpoint::ListGrids,
@@ -106,6 +110,10 @@ const ENDPOINTS: [Endpoint; 43] = [
     Endpoint::AwardPoints,
     Endpoint::ListPointsRules,
     Endpoint::PutPointsRule,
+    Endpoint::RecordServiceHours,
+    Endpoint::ListServiceRecords,
+    Endpoint::ExportServiceRecords,
+    Endpoint::IssueServiceCertificate,
 ];
 
 const SCOPES: [Scope; 4] = [
@@ -134,7 +142,19 @@ fn allowed_roles(endpoint: Endpoint) -> &'static [Role] {
             DistrictAdmin,
             Auditor,
         ],
-        Endpoint::AwardPoints => &[GridWorker, CommunityStaff, CommunityAdmin],
+        Endpoint::AwardPoints | Endpoint::RecordServiceHours => {
+            &[GridWorker, CommunityStaff, CommunityAdmin]
+        }
+        Endpoint::ListServiceRecords => &[
+            GridWorker,
+            CommunityStaff,
+            CommunityAdmin,
+            DistrictAdmin,
+            Auditor,
+        ],
+        Endpoint::ExportServiceRecords | Endpoint::IssueServiceCertificate => {
+            &[CommunityStaff, CommunityAdmin]
+        }
         Endpoint::PutPointsRule => &[CommunityAdmin],
         Endpoint::CreateMediationCase => &[CommunityStaff, CommunityAdmin],
         Endpoint::SetWorkingHours | Endpoint::ListWebhooks | Endpoint::ListDeliveries => {
@@ -208,6 +228,8 @@ fn denial_status(role: Role, endpoint: Endpoint, scope: Scope) -> u16 {
             | Endpoint::ListDeliveries
             | Endpoint::CreateMediationCase
             | Endpoint::PutPointsRule
+            | Endpoint::ListServiceRecords
+            | Endpoint::ExportServiceRecords
     );
     let member = match scope {
         Scope::Own | Scope::OtherGrid => true,
@@ -224,7 +246,9 @@ fn success_status(endpoint: Endpoint) -> u16 {
         | Endpoint::CreateOrganisation
         | Endpoint::ReportMatter
         | Endpoint::CreateMediationCase
-        | Endpoint::AwardPoints => 201,
+        | Endpoint::AwardPoints
+        | Endpoint::RecordServiceHours
+        | Endpoint::IssueServiceCertificate => 201,
         _ => 200,
     }
 }
@@ -287,6 +311,8 @@ fn addressed_in_grid(endpoint: Endpoint) -> bool {
             | Endpoint::ListPhotos
             | Endpoint::ReadPointsAccount
             | Endpoint::AwardPoints
+            | Endpoint::RecordServiceHours
+            | Endpoint::IssueServiceCertificate
     )
 }
 
@@ -517,6 +543,34 @@ fn request(
                 "basis": "per_occasion",
                 "points": 5
             })),
+        ),
+        Endpoint::RecordServiceHours => (
+            Method::POST,
+            "/api/v1/service-records".into(),
+            Some(serde_json::json!({
+                "volunteer_id": resident,
+                "activity": "敬老助餐",
+                "content": "为长者送餐",
+                "organiser": "党群服务中心",
+                "started_at": "2026-01-10T01:00:00Z",
+                "ended_at": "2026-01-10T03:00:00Z",
+                "rule": "volunteer_service"
+            })),
+        ),
+        Endpoint::ListServiceRecords => (
+            Method::GET,
+            format!("/api/v1/service-records?community_id={community}"),
+            None,
+        ),
+        Endpoint::ExportServiceRecords => (
+            Method::GET,
+            format!("/api/v1/communities/{community}/exports/service-records?format=csv"),
+            None,
+        ),
+        Endpoint::IssueServiceCertificate => (
+            Method::POST,
+            "/api/v1/service-certificates".into(),
+            Some(serde_json::json!({ "volunteer_id": resident })),
         ),
         Endpoint::CreateResident => (
             Method::POST,

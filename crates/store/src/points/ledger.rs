@@ -240,7 +240,7 @@ pub async fn submit_all(
     Ok(outcomes)
 }
 
-pub(super) async fn apply<R: Run>(
+pub(crate) async fn apply<R: Run>(
     run: &mut R,
     req: &LedgerRequest,
     now: DateTime<Utc>,
@@ -354,7 +354,11 @@ pub(super) fn balance_query(community: CommunityId, account: Uuid) -> SelectStat
         .to_owned()
 }
 
-async fn balance_of<R: Run>(run: &mut R, community: CommunityId, account: Uuid) -> Result<i64> {
+pub(crate) async fn balance_of<R: Run>(
+    run: &mut R,
+    community: CommunityId,
+    account: Uuid,
+) -> Result<i64> {
     let row: Option<(i64,)> = run
         .fetch_optional(&balance_query(community, account))
         .await?;
@@ -364,12 +368,12 @@ async fn balance_of<R: Run>(run: &mut R, community: CommunityId, account: Uuid) 
 // ---------------------------------------------------------------------------------------
 // The chain
 
-struct Head {
+pub(crate) struct Head {
     seq: i64,
     hash: Vec<u8>,
 }
 
-async fn take_chain_head<R: Run>(run: &mut R, community: CommunityId) -> Result<Head> {
+pub(crate) async fn take_chain_head<R: Run>(run: &mut R, community: CommunityId) -> Result<Head> {
     let head = Query::select()
         .columns([PointsChainHeads::Seq, PointsChainHeads::Hash])
         .from(PointsChainHeads::Table)
@@ -494,7 +498,7 @@ pub(crate) fn transfer_hash(t: &TransferRow) -> Vec<u8> {
     Sha256::digest(canonical.as_bytes()).to_vec()
 }
 
-fn truncate_to_micros(at: DateTime<Utc>) -> DateTime<Utc> {
+pub(crate) fn truncate_to_micros(at: DateTime<Utc>) -> DateTime<Utc> {
     DateTime::from_timestamp_micros(at.timestamp_micros()).unwrap_or(at)
 }
 

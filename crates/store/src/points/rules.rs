@@ -32,6 +32,31 @@ pub struct RuleRow {
     pub superseded_at: Option<DateTime<Utc>>,
 }
 
+impl crate::run::FromLite for RuleRow {
+    fn from_lite(r: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        use crate::lite::decode::{opt_time, time, uuid};
+        Ok(RuleRow {
+            id: uuid(r, 0)?,
+            code: r.get(1)?,
+            version: r.get(2)?,
+            name_zh: r.get(3)?,
+            name_en: r.get(4)?,
+            basis: r.get(5)?,
+            points: r.get(6)?,
+            rounding_minutes: r.get(7)?,
+            min_minutes: r.get(8)?,
+            per_occasion_cap: r.get(9)?,
+            per_day_cap: r.get(10)?,
+            per_month_cap: r.get(11)?,
+            verifier_role: r.get(12)?,
+            approval_threshold: r.get(13)?,
+            active: r.get(14)?,
+            created_at: time(r, 15)?,
+            superseded_at: opt_time(r, 16)?,
+        })
+    }
+}
+
 impl RuleRow {
     /// The rule as the domain reads it.
     pub fn rule(&self) -> Result<PointsRule> {
@@ -87,6 +112,14 @@ fn rule_columns() -> SelectStatement {
 }
 
 /// The current version of every rule of a community, by code.
+pub(crate) fn current_rule_query(community: CommunityId, code: &str) -> SelectStatement {
+    rule_columns()
+        .and_where(Expr::col(PointsRules::CommunityId).eq(community.0))
+        .and_where(Expr::col(PointsRules::Code).eq(code))
+        .and_where(Expr::col(PointsRules::SupersededAt).is_null())
+        .to_owned()
+}
+
 pub async fn current_rules(ex: &mut Exec<'_>, community: CommunityId) -> Result<Vec<RuleRow>> {
     let q = rule_columns()
         .and_where(Expr::col(PointsRules::CommunityId).eq(community.0))

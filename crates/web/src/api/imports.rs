@@ -50,7 +50,7 @@ pub struct FormatQuery {
     pub format: Option<String>,
 }
 
-fn wants_csv(format: Option<&str>) -> Result<bool, ApiError> {
+pub(crate) fn wants_csv(format: Option<&str>) -> Result<bool, ApiError> {
     match format {
         None | Some("xlsx") => Ok(false),
         Some("csv") => Ok(true),
@@ -61,7 +61,7 @@ fn wants_csv(format: Option<&str>) -> Result<bool, ApiError> {
     }
 }
 
-fn file_response(bytes: Vec<u8>, csv: bool, name: &str) -> Response {
+pub(crate) fn file_response(bytes: Vec<u8>, csv: bool, name: &str) -> Response {
     let (content_type, ext) = if csv {
         ("text/csv; charset=utf-8", "csv")
     } else {

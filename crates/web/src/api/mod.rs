@@ -16,6 +16,7 @@ pub mod points;
 pub mod registry;
 pub mod residents;
 pub mod service;
+pub mod volunteering;
 pub mod webhooks;
 
 use axum::extract::rejection::JsonRejection;
@@ -138,6 +139,13 @@ pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(points::catalogue, points::create_offer))
         .routes(routes!(points::update_offer))
         .routes(routes!(points::add_confirmer))
+        .routes(routes!(volunteering::record, volunteering::list))
+        .routes(routes!(volunteering::get_record))
+        .routes(routes!(volunteering::correct))
+        .routes(routes!(volunteering::verify))
+        .routes(routes!(volunteering::my_records))
+        .routes(routes!(volunteering::issue_certificate))
+        .routes(routes!(volunteering::export))
         .routes(routes!(points::redeem))
         .routes(routes!(points::my_redemptions))
         .routes(routes!(points::cancel_redemption))

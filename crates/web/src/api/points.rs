@@ -246,7 +246,7 @@ pub(crate) fn refusal(r: Refusal) -> ApiError {
 const IDEMPOTENCY_KEY: &str = "idempotency-key";
 
 /// The request's `Idempotency-Key`, required on every ledger-changing POST.
-fn idempotency_key(headers: &HeaderMap) -> Result<IdempotencyKey, ApiError> {
+pub(crate) fn idempotency_key(headers: &HeaderMap) -> Result<IdempotencyKey, ApiError> {
     let raw = headers
         .get(IDEMPOTENCY_KEY)
         .ok_or(ApiError::Rule {
@@ -262,7 +262,7 @@ fn idempotency_key(headers: &HeaderMap) -> Result<IdempotencyKey, ApiError> {
 }
 
 /// 201 with a ledger answer; a replay says so in a header (the body is the same).
-fn created(view: impl Serialize, replayed: bool) -> Response {
+pub(crate) fn created(view: impl Serialize, replayed: bool) -> Response {
     let mut response = (StatusCode::CREATED, axum::Json(view)).into_response();
     if replayed {
         response.headers_mut().insert(
@@ -485,7 +485,7 @@ pub async fn award(
 }
 
 /// The community's rules in force, from the per-process cache.
-async fn rules_in_force(
+pub(crate) async fn rules_in_force(
     state: &AppState,
     community: CommunityId,
 ) -> Result<std::sync::Arc<Vec<RuleRow>>, ApiError> {
@@ -503,7 +503,7 @@ async fn rules_in_force(
 
 /// Whether the principal holds `role` in the community (a rule's verifier). Community
 /// administrators stand in for any staff role.
-fn holds_role(principal: &Principal, community: CommunityId, role: Role) -> bool {
+pub(crate) fn holds_role(principal: &Principal, community: CommunityId, role: Role) -> bool {
     principal.grants.iter().any(|g| {
         let here = match &g.scope {
             GrantScope::Community { community_id } | GrantScope::Grids { community_id, .. } => {

@@ -11,6 +11,7 @@ pub mod matters;
 pub mod mediation;
 pub mod points;
 pub mod registry;
+pub mod volunteering;
 
 use askama::Template;
 use axum::extract::{FromRequest, FromRequestParts, Request};
