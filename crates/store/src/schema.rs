@@ -815,3 +815,26 @@ pub enum VolunteerCertificates {
     IssuedBy,
     IssuedAt,
 }
+
+#[derive(Iden, Clone, Copy)]
+pub enum PointsApprovals {
+    Table,
+    CommunityId,
+    Id,
+    ResidentId,
+    RuleId,
+    RuleCode,
+    Points,
+    Memo,
+    SubjectId,
+    RequestedBy,
+    RequestKey,
+    RequestHash,
+    RequestedAt,
+    Status,
+    DecidedBy,
+    DecisionKey,
+    DecisionNote,
+    DecidedAt,
+    TransferId,
+}

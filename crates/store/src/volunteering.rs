@@ -83,6 +83,16 @@ pub async fn insert_record(
     recorded_by: AccountId,
     now: DateTime<Utc>,
 ) -> Result<()> {
+    insert_record_in(ex, community, record, recorded_by, now).await
+}
+
+async fn insert_record_in<R: Run>(
+    run: &mut R,
+    community: CommunityId,
+    record: &NewRecord,
+    recorded_by: AccountId,
+    now: DateTime<Utc>,
+) -> Result<()> {
     let (corrects, reason) = match &record.corrects {
         Some((id, reason)) => (Some(*id), Some(reason.clone())),
         None => (None, None),
@@ -124,7 +134,7 @@ pub async fn insert_record(
             now.into(),
         ])
         .to_owned();
-    ex.execute(&insert).await?;
+    run.execute(&insert).await?;
     Ok(())
 }
 
@@ -353,6 +363,58 @@ pub async fn verify(db: &Db, request: VerifyRequest, now: DateTime<Utc>) -> Resu
         tx.commit().await?;
     }
     Ok(outcome)
+}
+
+/// One step of a bulk load of history (the demo's year): a ledger request, or a service
+/// recorded and decided on at once.
+#[derive(Debug, Clone)]
+pub enum HistoryStep {
+    Ledger(LedgerRequest),
+    Service {
+        record: NewRecord,
+        recorded_by: AccountId,
+        decision: VerifyRequest,
+    },
+}
+
+/// Runs history steps in order, in one transaction, each at its own time; refusals are
+/// skipped as the live paths would answer them. Returns how many steps took effect.
+pub async fn load_history(db: &Db, steps: Vec<(HistoryStep, DateTime<Utc>)>) -> Result<usize> {
+    if let Some(lite) = db.lite() {
+        let steps = Arc::new(steps);
+        return lite
+            .write(move |conn| {
+                let mut run = LiteRun(conn);
+                let mut done = 0;
+                for (step, at) in steps.iter() {
+                    done += finish_now(load_step(&mut run, step, truncate_to_micros(*at)))?;
+                }
+                Ok(done)
+            })
+            .await;
+    }
+    let mut tx = db.begin().await?;
+    let mut done = 0;
+    for (step, at) in &steps {
+        done += load_step(&mut tx.exec(), step, truncate_to_micros(*at)).await?;
+    }
+    tx.commit().await?;
+    Ok(done)
+}
+
+async fn load_step<R: Run>(run: &mut R, step: &HistoryStep, at: DateTime<Utc>) -> Result<usize> {
+    Ok(match step {
+        HistoryStep::Ledger(request) => usize::from(ledger::apply(run, request, at).await?.is_ok()),
+        HistoryStep::Service {
+            record,
+            recorded_by,
+            decision,
+        } => {
+            let recorded_at = std::cmp::min(record.span.ended_at, at);
+            insert_record_in(run, decision.community, record, *recorded_by, recorded_at).await?;
+            usize::from(verify_in(run, decision, at).await?.is_ok())
+        }
+    })
 }
 
 /// What verification needs of a record.
@@ -618,6 +680,7 @@ async fn settle_points<R: Run>(
                 memo: subject.activity.clone(),
                 day_start: req.day_start,
                 month_start: req.month_start,
+                approver: None,
             })),
             audit: None,
         }

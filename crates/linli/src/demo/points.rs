@@ -1,13 +1,15 @@
 //! A year of the demo community's points: a catalogue at the service stations and partner
 //! merchants, and the ledger history of about a quarter of the residents taking part —
-//! volunteer service, council meetings, building-head duty, valid reports, adopted
-//! proposals — and redeeming (most vouchers confirmed, some cancelled, a few expired).
+//! volunteer service (recorded hours, verified — which awards their points), council
+//! meetings, building-head duty, valid reports, adopted proposals — and redeeming (most
+//! vouchers confirmed, some cancelled, a few expired).
 //! Everything goes through the ledger itself, in time order, so the chain, balances and
 //! caps are exactly what live use would have produced. Deterministic.
 
 use chrono::{DateTime, Duration, Utc};
 use linli_domain::auth::GridFilter;
 use linli_domain::points::{IdempotencyKey, PointsRule, period_starts};
+use linli_domain::volunteering::{Decision, ServiceSpan};
 use linli_domain::{AccountId, CommunityId, ResidentId};
 use linli_store::Db;
 use linli_store::points::catalogue::{self, NewOffer};
@@ -15,6 +17,7 @@ use linli_store::points::{
     self as ledger, Award, Change, Confirm, LedgerRequest, Redeem, Refund, RefundReason,
 };
 use linli_store::registry::{organisations, residents, service};
+use linli_store::volunteering::{self, HistoryStep, NewRecord, VerifyRequest};
 use linli_web::crypto::DataKey;
 use linli_web::points::{REDEMPTION_VALIDITY, code_hash, redemption_code};
 use uuid::Uuid;
@@ -39,8 +42,26 @@ const PARTNER_OFFERS: &[(&str, &str, &str, i64, i64)] = &[
     ("家家乐家政服务部", "家政服务一小时", "service", 120, 60),
 ];
 
+/// What each kind of service involved, as its records describe it.
+const SERVICE_CONTENT: &[(&str, &str)] = &[
+    ("垃圾分类督导", "在小区投放点指导居民分类投放、二次分拣"),
+    (
+        "关爱长者探访",
+        "上门探访独居长者，陪伴聊天、检查用电用气安全",
+    ),
+    ("社区巡逻", "夜间治安巡逻，排查消防通道堵塞等隐患"),
+    ("文明交通劝导", "在路口劝导电动车佩戴头盔、不闯红灯"),
+    ("四点半课堂", "放学后为双职工家庭的孩子辅导作业"),
+];
+
 /// What happens on the demo's ledger, in time order.
 enum Event {
+    /// A volunteer's service, recorded and verified (which awards its points).
+    Service {
+        resident: ResidentId,
+        minutes: u32,
+        activity: &'static str,
+    },
     Award {
         resident: ResidentId,
         rule: &'static str,
@@ -144,12 +165,8 @@ pub async fn seed_points(
     Ok((offers.len(), transfers))
 }
 
-async fn submit(db: &Db, batch: Vec<(LedgerRequest, DateTime<Utc>)>) -> anyhow::Result<usize> {
-    Ok(ledger::submit_all(db, batch)
-        .await?
-        .iter()
-        .filter(|o| o.is_ok())
-        .count())
+async fn submit(db: &Db, batch: Vec<(HistoryStep, DateTime<Utc>)>) -> anyhow::Result<usize> {
+    Ok(volunteering::load_history(db, batch).await?)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -242,11 +259,10 @@ fn plan_year(
             ]);
             events.push((
                 at(&mut rng, day),
-                Event::Award {
+                Event::Service {
                     resident,
-                    rule: "volunteer_service",
-                    minutes: Some(minutes),
-                    memo,
+                    minutes,
+                    activity: memo,
                 },
             ));
             day += 10 + rng.below(25) as i64;
@@ -356,16 +372,60 @@ fn to_request(
     offers: &[(Uuid, i64)],
     at: DateTime<Utc>,
     event: Event,
-) -> Option<LedgerRequest> {
-    let request = |actor: AccountId, change: Change| LedgerRequest {
-        community,
-        actor: Some(actor),
-        key: None::<IdempotencyKey>,
-        request: serde_json::Value::Null,
-        change,
-        audit: None,
+) -> Option<HistoryStep> {
+    let request = |actor: AccountId, change: Change| {
+        HistoryStep::Ledger(LedgerRequest {
+            community,
+            actor: Some(actor),
+            key: None::<IdempotencyKey>,
+            request: serde_json::Value::Null,
+            change,
+            audit: None,
+        })
     };
     match event {
+        Event::Service {
+            resident,
+            minutes,
+            activity,
+        } => {
+            // Served the day before it was verified, checked out from a sign-in sheet.
+            let ended = at - Duration::hours(20);
+            let span = ServiceSpan {
+                started_at: ended - Duration::minutes(i64::from(minutes)),
+                ended_at: ended,
+            };
+            let (day_start, month_start) = period_starts("Asia/Shanghai", at);
+            let record = Uuid::now_v7();
+            Some(HistoryStep::Service {
+                record: NewRecord {
+                    id: record,
+                    volunteer: resident,
+                    activity: activity.to_owned(),
+                    content: SERVICE_CONTENT
+                        .iter()
+                        .find(|(a, _)| *a == activity)
+                        .map_or(activity, |(_, c)| c)
+                        .to_owned(),
+                    organiser: "新和社区党群服务中心".to_owned(),
+                    rule_code: Some("volunteer_service".to_owned()),
+                    span,
+                    evidence: "签到表".to_owned(),
+                    corrects: None,
+                },
+                recorded_by: staff,
+                decision: VerifyRequest {
+                    community,
+                    record,
+                    verifier: staff,
+                    decision: Decision::Verified,
+                    note: "核对签到表".to_owned(),
+                    key: IdempotencyKey::parse(&format!("demo-{record}")).ok()?,
+                    day_start,
+                    month_start,
+                },
+            })
+        }
         Event::Award {
             resident,
             rule,
@@ -386,6 +446,7 @@ fn to_request(
                     memo: memo.to_owned(),
                     day_start,
                     month_start,
+                    approver: None,
                 })),
             ))
         }

@@ -64,9 +64,10 @@ enum Endpoint {
     ListServiceRecords,
     ExportServiceRecords,
     IssueServiceCertificate,
+    ListPointsApprovals,
 }
 
-const ENDPOINTS: [Endpoint; 47] = [
+const ENDPOINTS: [Endpoint; 48] = [
     Endpoint::Me,
     Endpoint::ReadCommunity,
     Endpoint::ListGrids,
@@ -114,6 +115,7 @@ const ENDPOINTS: [Endpoint; 47] = [
     Endpoint::ListServiceRecords,
     Endpoint::ExportServiceRecords,
     Endpoint::IssueServiceCertificate,
+    Endpoint::ListPointsApprovals,
 ];
 
 const SCOPES: [Scope; 4] = [
@@ -152,9 +154,9 @@ fn allowed_roles(endpoint: Endpoint) -> &'static [Role] {
             DistrictAdmin,
             Auditor,
         ],
-        Endpoint::ExportServiceRecords | Endpoint::IssueServiceCertificate => {
-            &[CommunityStaff, CommunityAdmin]
-        }
+        Endpoint::ExportServiceRecords
+        | Endpoint::IssueServiceCertificate
+        | Endpoint::ListPointsApprovals => &[CommunityStaff, CommunityAdmin],
         Endpoint::PutPointsRule => &[CommunityAdmin],
         Endpoint::CreateMediationCase => &[CommunityStaff, CommunityAdmin],
         Endpoint::SetWorkingHours | Endpoint::ListWebhooks | Endpoint::ListDeliveries => {
@@ -230,6 +232,7 @@ fn denial_status(role: Role, endpoint: Endpoint, scope: Scope) -> u16 {
             | Endpoint::PutPointsRule
             | Endpoint::ListServiceRecords
             | Endpoint::ExportServiceRecords
+            | Endpoint::ListPointsApprovals
     );
     let member = match scope {
         Scope::Own | Scope::OtherGrid => true,
@@ -565,6 +568,11 @@ fn request(
         Endpoint::ExportServiceRecords => (
             Method::GET,
             format!("/api/v1/communities/{community}/exports/service-records?format=csv"),
+            None,
+        ),
+        Endpoint::ListPointsApprovals => (
+            Method::GET,
+            format!("/api/v1/points/approvals?community_id={community}"),
             None,
         ),
         Endpoint::IssueServiceCertificate => (

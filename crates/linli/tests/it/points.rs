@@ -165,17 +165,6 @@ async fn awards_replays_and_reversals_over_http() {
             .await;
             assert_eq!((status, p["code"].as_str().unwrap()), (422, code), "{body}");
         }
-        // A manual award above the threshold waits for a second approver (not built yet:
-        // refused, nothing written).
-        let big = json!({ "resident_id": resident, "rule": "commendation", "points": 80 });
-        let (status, p) =
-            problem(post_keyed(&app, "/api/v1/points/awards", &staff, "award-0003", &big).await)
-                .await;
-        assert_eq!(
-            (status, p["code"].as_str().unwrap()),
-            (409, "second_approver_required")
-        );
-
         // The resident sees their own account, newest first; not anyone else's.
         let mine = app.get_json("/api/v1/me/points", &me).await;
         assert_eq!(mine["balance"], 20);
@@ -472,6 +461,7 @@ fn award_request(
             memo: String::new(),
             day_start: start,
             month_start: start,
+            approver: None,
         })),
         audit: None,
     }
@@ -1577,5 +1567,146 @@ async fn a_failing_request_in_a_group_commit_fails_alone() {
         }
         let report = ledger_is_sound(&t.db).await;
         assert_eq!(report.ledger.transfers_checked, 29, "{}", t.engine);
+    }
+}
+
+#[tokio::test]
+async fn large_manual_awards_wait_for_a_second_approver() {
+    for t in TestDb::all().await {
+        let world = seed_world(&t.db).await;
+        let app = TestApp::spawn(&t.db).await;
+        let resident = signed_in_resident(&t.db, &world, "pt-approved", 2).await;
+        let staff = app.token(world.username(Role::CommunityStaff)).await;
+        let admin = app.token(world.username(Role::CommunityAdmin)).await;
+        let worker = app.token(world.username(Role::GridWorker)).await;
+        let me = app.token("pt-approved").await;
+
+        // Above the commendation rule's threshold of 50: filed, not awarded.
+        let big = json!({ "resident_id": resident, "rule": "commendation", "points": 80, "memo": "抢险救灾表彰" });
+        let asked = post_keyed(&app, "/api/v1/points/awards", &staff, "approve-0001", &big).await;
+        assert_eq!(asked.status(), 202, "{}", t.engine);
+        let asked_body = asked.text().await.unwrap();
+        let request: Value = serde_json::from_str(&asked_body).unwrap();
+        assert_eq!(
+            (request["status"].as_str(), request["points"].as_i64()),
+            (Some("pending"), Some(80))
+        );
+        let again = post_keyed(&app, "/api/v1/points/awards", &staff, "approve-0001", &big).await;
+        assert_eq!(
+            (
+                again.status().as_u16(),
+                again.headers()["idempotent-replayed"].to_str().unwrap()
+            ),
+            (202, "true")
+        );
+        assert_eq!(again.text().await.unwrap(), asked_body);
+        assert_eq!(app.get_json("/api/v1/me/points", &me).await["balance"], 0);
+
+        let pending = app
+            .get_json(
+                &format!("/api/v1/points/approvals?community_id={}", world.a.id),
+                &admin,
+            )
+            .await;
+        assert_eq!(pending.as_array().unwrap().len(), 1);
+        let id = request["id"].as_str().unwrap();
+        let decide = format!("/api/v1/points/approvals/{id}/decision");
+        let approve = json!({ "decision": "approve", "note": "情况属实" });
+        // Not by the one who asked; not by a grid worker; a decline needs a reason.
+        let (status, p) =
+            problem(post_keyed(&app, &decide, &staff, "decide-0001", &approve).await).await;
+        assert_eq!((status, p["code"].as_str()), (409, Some("same_approver")));
+        let (status, _) =
+            problem(post_keyed(&app, &decide, &worker, "decide-0001", &approve).await).await;
+        assert_eq!(status, 404);
+        let (status, p) = problem(
+            post_keyed(
+                &app,
+                &decide,
+                &admin,
+                "decide-0002",
+                &json!({ "decision": "decline" }),
+            )
+            .await,
+        )
+        .await;
+        assert_eq!((status, p["code"].as_str()), (422, Some("reason_required")));
+        assert_eq!(app.get_json("/api/v1/me/points", &me).await["balance"], 0);
+
+        // Approved: the points arrive, once; a retry answers the same.
+        let first = post_keyed(&app, &decide, &admin, "decide-0003", &approve).await;
+        assert_eq!(first.status(), 201);
+        let first_body = first.text().await.unwrap();
+        let decided: Value = serde_json::from_str(&first_body).unwrap();
+        assert_eq!(decided["status"], "approved");
+        assert!(decided["transfer_id"].is_string());
+        let retry = post_keyed(&app, &decide, &admin, "decide-0003", &approve).await;
+        assert_eq!(retry.text().await.unwrap(), first_body);
+        let (status, p) = problem(
+            post_keyed(
+                &app,
+                &decide,
+                &admin,
+                "decide-0003",
+                &json!({ "decision": "decline", "note": "x" }),
+            )
+            .await,
+        )
+        .await;
+        assert_eq!(
+            (status, p["code"].as_str()),
+            (409, Some("idempotency_key_reused"))
+        );
+        let mine = app.get_json("/api/v1/me/points", &me).await;
+        assert_eq!(
+            (
+                mine["balance"].as_i64(),
+                mine["entries"][0]["memo"].as_str()
+            ),
+            (Some(80), Some("抢险救灾表彰"))
+        );
+
+        // Another request, declined: nothing moves; deciding again is refused.
+        let other = json!({ "resident_id": resident, "rule": "commendation", "points": 60 });
+        let asked: Value = post_keyed(
+            &app,
+            "/api/v1/points/awards",
+            &staff,
+            "approve-0002",
+            &other,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+        let decide = format!(
+            "/api/v1/points/approvals/{}/decision",
+            asked["id"].as_str().unwrap()
+        );
+        let declined: Value = post_keyed(
+            &app,
+            &decide,
+            &admin,
+            "decide-0004",
+            &json!({ "decision": "decline", "note": "证明材料不足" }),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+        assert_eq!(declined["status"], "declined");
+        assert!(declined["transfer_id"].is_null());
+        let (status, p) =
+            problem(post_keyed(&app, &decide, &admin, "decide-0005", &approve).await).await;
+        assert_eq!((status, p["code"].as_str()), (409, Some("already_decided")));
+        assert_eq!(app.get_json("/api/v1/me/points", &me).await["balance"], 80);
+        let pending = app
+            .get_json(
+                &format!("/api/v1/points/approvals?community_id={}", world.a.id),
+                &admin,
+            )
+            .await;
+        assert_eq!(pending.as_array().unwrap().len(), 0);
+        ledger_is_sound(&t.db).await;
     }
 }

@@ -86,6 +86,8 @@ pub struct Award {
     /// Where the community's current day and month began, in UTC (for the caps).
     pub day_start: DateTime<Utc>,
     pub month_start: DateTime<Utc>,
+    /// The second approver of a manual award above its rule's threshold.
+    pub approver: Option<AccountId>,
 }
 
 /// A correction: the reverse of an earlier transfer, linked to it.
@@ -517,6 +519,8 @@ struct Posting {
     memo: String,
     /// The resident whose balance the receipt reports.
     resident: Option<Uuid>,
+    /// Who approved it, besides who asked (a manual award above its threshold).
+    approver: Option<Uuid>,
     /// What else the change writes (a redemption's row, the stock), each expected to
     /// touch exactly one row.
     effects: Vec<Effect>,
@@ -566,6 +570,7 @@ async fn plan_award<R: Run>(
         subject: award.subject,
         memo: award.memo.clone(),
         resident: Some(resident),
+        approver: award.approver.map(|a| a.0),
         effects: Vec::new(),
     }))
 }
@@ -677,6 +682,7 @@ async fn plan_reversal<R: Run>(
         subject: original.subject_id,
         memo: reversal.memo.clone(),
         resident: Some(resident),
+        approver: None,
         effects: Vec::new(),
     }))
 }
@@ -810,6 +816,7 @@ async fn plan_redeem<R: Run>(
         subject: Some(redeem.redemption),
         memo: String::new(),
         resident: Some(resident),
+        approver: None,
         effects: vec![Effect::Update(take_one), Effect::Insert(pending)],
     }))
 }
@@ -902,6 +909,7 @@ async fn plan_confirm<R: Run>(
         subject: Some(confirm.redemption),
         memo: String::new(),
         resident: Some(r.resident_id),
+        approver: None,
         effects: vec![Effect::Update(settle_redemption(
             community,
             confirm.redemption,
@@ -950,6 +958,7 @@ async fn plan_refund<R: Run>(
         subject: Some(refund.redemption),
         memo: status.to_owned(),
         resident: Some(r.resident_id),
+        approver: None,
         effects: vec![
             Effect::Update(settle_redemption(
                 community,
@@ -1021,7 +1030,7 @@ async fn post<R: Run>(
         rule_code: posting.rule.as_ref().map(|r| r.1.clone()),
         subject_id: posting.subject,
         actor_account_id: req.actor.map(|a| a.0),
-        approver_account_id: None,
+        approver_account_id: posting.approver,
         memo: posting.memo.clone(),
         at: now,
         prev_hash: head.hash,

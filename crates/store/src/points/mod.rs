@@ -1,6 +1,7 @@
 //! Contribution points: earning rules, accounts, and the ledger (see [`ledger`]).
 
 pub mod accounts;
+pub mod approvals;
 pub mod catalogue;
 pub mod check;
 pub mod ledger;

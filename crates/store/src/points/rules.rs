@@ -86,7 +86,7 @@ impl RuleRow {
     }
 }
 
-fn rule_columns() -> SelectStatement {
+pub(crate) fn rule_columns() -> SelectStatement {
     Query::select()
         .columns([
             PointsRules::Id,

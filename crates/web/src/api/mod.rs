@@ -139,6 +139,8 @@ pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(points::catalogue, points::create_offer))
         .routes(routes!(points::update_offer))
         .routes(routes!(points::add_confirmer))
+        .routes(routes!(points::list_approvals))
+        .routes(routes!(points::decide_approval))
         .routes(routes!(volunteering::record, volunteering::list))
         .routes(routes!(volunteering::get_record))
         .routes(routes!(volunteering::correct))

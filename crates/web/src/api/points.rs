@@ -11,6 +11,7 @@ use linli_domain::auth::{Action, GrantScope, Role};
 use linli_domain::points::{self as rules, Basis, IdempotencyKey, PointsRuleError, RuleDraft};
 use linli_domain::{CommunityId, ResidentId};
 use linli_store::points::accounts::{self, HistoryRow};
+use linli_store::points::approvals::{self, ApprovalRow, Decide, DecideRefusal, NewApproval};
 use linli_store::points::catalogue::{self, NewOffer, OfferChange, OfferRow};
 use linli_store::points::{
     self as ledger, Award, Change, Confirm, LedgerRequest, Receipt, Redeem, Refund, RefundReason,
@@ -400,11 +401,12 @@ pub struct AwardRequest {
 }
 
 /// Awards points to a resident under one of the community's rules (issuance → resident),
-/// within the rule's caps.
+/// within the rule's caps. A manual award above its rule's threshold is not made yet: it
+/// waits for a second approver (202 with the request; see `/api/v1/points/approvals`).
 #[utoipa::path(post, path = "/api/v1/points/awards", tag = "points", security(("bearer" = [])),
     params(("Idempotency-Key" = String, Header, description = "8 to 128 characters, unique per request")),
     request_body = AwardRequest,
-    responses((status = 201, body = ReceiptView), (status = 409, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 201, body = ReceiptView), (status = 202, body = ApprovalView), (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn award(
     State(state): State<AppState>,
     principal: Principal,
@@ -436,15 +438,6 @@ pub async fn award(
         })?;
     let rule = rule_row.rule()?;
     let earned = rule.points_for(body.minutes, body.points)?;
-    if rule.needs_second_approver(earned) {
-        return Err(ApiError::Conflict {
-            code: "second_approver_required",
-            message: format!(
-                "awards above {} points under this rule need a second approver",
-                rule.draft.approval_threshold.unwrap_or_default()
-            ),
-        });
-    }
     if let Some(role) = rule.draft.verifier_role
         && !holds_role(&principal, community, role)
     {
@@ -461,6 +454,24 @@ pub async fn award(
         "subject_id": body.subject_id,
         "memo": memo,
     });
+    if rule.needs_second_approver(earned) {
+        return request_approval(
+            &state,
+            NewApproval {
+                community,
+                resident: ResidentId(body.resident_id),
+                rule_id: rule_row.id,
+                rule_code: rule_row.code.clone(),
+                points: earned,
+                memo,
+                subject: body.subject_id,
+                requested_by: principal.account_id,
+                key,
+                request,
+            },
+        )
+        .await;
+    }
     submit(
         &state,
         LedgerRequest {
@@ -477,11 +488,187 @@ pub async fn award(
                 memo,
                 day_start,
                 month_start,
+                approver: None,
             })),
             audit: None,
         },
     )
     .await
+}
+
+// ---------------------------------------------------------------------------------------
+// Second approval of large manual awards
+
+/// A manual award waiting for (or decided by) a second approver.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApprovalView {
+    pub id: Uuid,
+    pub resident_id: Uuid,
+    pub rule: String,
+    pub points: i64,
+    pub memo: String,
+    pub requested_by: Uuid,
+    pub requested_at: DateTime<Utc>,
+    /// `pending`, `approved` or `declined`.
+    pub status: String,
+    pub decided_by: Option<Uuid>,
+    pub decision_note: Option<String>,
+    pub decided_at: Option<DateTime<Utc>>,
+    /// The award's transfer, once approved.
+    pub transfer_id: Option<Uuid>,
+}
+
+impl From<ApprovalRow> for ApprovalView {
+    fn from(r: ApprovalRow) -> Self {
+        ApprovalView {
+            id: r.id,
+            resident_id: r.resident_id,
+            rule: r.rule_code,
+            points: r.points,
+            memo: r.memo,
+            requested_by: r.requested_by,
+            requested_at: r.requested_at,
+            status: r.status,
+            decided_by: r.decided_by,
+            decision_note: r.decision_note,
+            decided_at: r.decided_at,
+            transfer_id: r.transfer_id,
+        }
+    }
+}
+
+/// 202: the award waits for a second approver (a retry finds the same request).
+async fn request_approval(state: &AppState, new: NewApproval) -> Result<Response, ApiError> {
+    let (row, replayed) = approvals::request(&state.db, &new, Utc::now())
+        .await?
+        .map_err(refusal)?;
+    let mut response = (StatusCode::ACCEPTED, axum::Json(ApprovalView::from(row))).into_response();
+    if replayed {
+        response.headers_mut().insert(
+            HeaderName::from_static("idempotent-replayed"),
+            HeaderValue::from_static("true"),
+        );
+    }
+    Ok(response)
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalQuery {
+    pub community_id: Uuid,
+    /// `pending` (default) or `all`.
+    pub status: Option<String>,
+}
+
+/// Large manual awards waiting for a second approver (oldest first), or all of them.
+#[utoipa::path(get, path = "/api/v1/points/approvals", tag = "points", security(("bearer" = [])),
+    params(ApprovalQuery),
+    responses((status = 200, body = [ApprovalView]), (status = 403, body = Problem)))]
+pub async fn list_approvals(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiQuery(query): ApiQuery<ApprovalQuery>,
+) -> Result<axum::Json<Vec<ApprovalView>>, ApiError> {
+    let community = CommunityId(query.community_id);
+    let (target, _) = community_target(&state, community).await?;
+    principal
+        .authorize(&state, Action::CorrectPoints, &target, Deny::AsForbidden)
+        .await?;
+    let pending_only = match query.status.as_deref() {
+        None | Some("pending") => true,
+        Some("all") => false,
+        Some(_) => {
+            return Err(ApiError::InvalidField {
+                field: "status",
+                message: "status is `pending` or `all`".to_owned(),
+            });
+        }
+    };
+    let mut conn = state.db.acquire().await?;
+    let rows = approvals::list(&mut conn.exec(), community, pending_only, 500).await?;
+    Ok(axum::Json(rows.into_iter().map(Into::into).collect()))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DecisionRequest {
+    /// `approve` or `decline`.
+    pub decision: String,
+    /// Up to 500 characters; required to decline.
+    pub note: Option<String>,
+}
+
+/// Approves (the points are awarded, naming both people) or declines a large manual
+/// award. The person who asked cannot approve it.
+#[utoipa::path(post, path = "/api/v1/points/approvals/{id}/decision", tag = "points", security(("bearer" = [])),
+    params(("id" = Uuid, Path), ("Idempotency-Key" = String, Header, description = "8 to 128 characters, unique per request")),
+    request_body = DecisionRequest,
+    responses((status = 201, body = ApprovalView), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn decide_approval(
+    State(state): State<AppState>,
+    principal: Principal,
+    headers: HeaderMap,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiJson(body): ApiJson<DecisionRequest>,
+) -> Result<Response, ApiError> {
+    let key = idempotency_key(&headers)?;
+    let approve = match body.decision.as_str() {
+        "approve" => true,
+        "decline" => false,
+        _ => {
+            return Err(ApiError::InvalidField {
+                field: "decision",
+                message: "decision is `approve` or `decline`".to_owned(),
+            });
+        }
+    };
+    let note = rules::memo(body.note.as_deref().unwrap_or(""), 0)?;
+    if !approve && note.is_empty() {
+        return Err(ApiError::Rule {
+            field: "note",
+            code: "reason_required",
+            message: "say why the award is declined".to_owned(),
+        });
+    }
+    let row = {
+        let mut conn = state.db.acquire().await?;
+        approvals::find(&mut conn.exec(), id).await?
+    }
+    .ok_or(ApiError::NotFound)?;
+    let (target, ctx) = community_target(&state, CommunityId(row.community_id)).await?;
+    principal
+        .authorize(&state, Action::CorrectPoints, &target, Deny::AsNotFound)
+        .await?;
+    let (day_start, month_start) = rules::period_starts(&ctx.time_zone, Utc::now());
+    let (row, replayed) = approvals::decide(
+        &state.db,
+        Decide {
+            community: CommunityId(row.community_id),
+            approval: id,
+            approver: principal.account_id,
+            approve,
+            note,
+            key,
+            day_start,
+            month_start,
+        },
+        Utc::now(),
+    )
+    .await?
+    .map_err(|r| match r {
+        DecideRefusal::Unknown => ApiError::NotFound,
+        DecideRefusal::AlreadyDecided(status) => ApiError::Conflict {
+            code: "already_decided",
+            message: format!("this award is already {status}"),
+        },
+        DecideRefusal::SameApprover => ApiError::Conflict {
+            code: "same_approver",
+            message: "the person who asked for an award cannot also approve it".to_owned(),
+        },
+        DecideRefusal::KeyReused => refusal(Refusal::KeyReused),
+        DecideRefusal::Ledger(r) => refusal(r),
+    })?;
+    Ok(created(ApprovalView::from(row), replayed))
 }
 
 /// The community's rules in force, from the per-process cache.

@@ -1,0 +1,34 @@
+-- Manual awards above their rule's threshold wait here for a second approver (DOMAIN §6:
+-- dual approval). Approving makes the ledger transfer, naming both people, in the same
+-- transaction; declining leaves the ledger untouched. A request moves out of `pending`
+-- once.
+CREATE TABLE points_approvals (
+    community_id UUID NOT NULL REFERENCES communities (id),
+    id UUID NOT NULL,
+    resident_id UUID NOT NULL,
+    rule_id UUID NOT NULL,
+    rule_code TEXT NOT NULL,
+    points BIGINT NOT NULL CHECK (points > 0),
+    memo TEXT NOT NULL,
+    subject_id UUID,
+    requested_by UUID NOT NULL REFERENCES accounts (id),
+    request_key TEXT NOT NULL,
+    request_hash BYTEA NOT NULL,
+    requested_at TIMESTAMPTZ NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('pending', 'approved', 'declined')),
+    decided_by UUID REFERENCES accounts (id),
+    decision_key TEXT,
+    decision_note TEXT,
+    decided_at TIMESTAMPTZ,
+    transfer_id UUID,
+    PRIMARY KEY (community_id, id),
+    UNIQUE (community_id, requested_by, request_key),
+    FOREIGN KEY (community_id, resident_id) REFERENCES residents (community_id, id),
+    FOREIGN KEY (community_id, rule_id) REFERENCES points_rules (community_id, id),
+    CHECK (status = 'pending' OR decided_by IS NOT NULL),
+    CHECK (decided_by IS NULL OR decided_by <> requested_by)
+);
+
+CREATE INDEX points_approvals_pending ON points_approvals (community_id, requested_at)
+    WHERE status = 'pending';
+CREATE INDEX points_approvals_by_id ON points_approvals (id);

@@ -1,0 +1,34 @@
+-- Manual awards above their rule's threshold wait here for a second approver (DOMAIN §6:
+-- dual approval). Approving makes the ledger transfer, naming both people, in the same
+-- transaction; declining leaves the ledger untouched. A request moves out of `pending`
+-- once.
+CREATE TABLE points_approvals (
+    community_id BLOB NOT NULL REFERENCES communities (id),
+    id BLOB NOT NULL,
+    resident_id BLOB NOT NULL,
+    rule_id BLOB NOT NULL,
+    rule_code TEXT NOT NULL,
+    points INTEGER NOT NULL CHECK (points > 0),
+    memo TEXT NOT NULL,
+    subject_id BLOB,
+    requested_by BLOB NOT NULL REFERENCES accounts (id),
+    request_key TEXT NOT NULL,
+    request_hash BLOB NOT NULL,
+    requested_at TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('pending', 'approved', 'declined')),
+    decided_by BLOB REFERENCES accounts (id),
+    decision_key TEXT,
+    decision_note TEXT,
+    decided_at TEXT,
+    transfer_id BLOB,
+    PRIMARY KEY (community_id, id),
+    UNIQUE (community_id, requested_by, request_key),
+    FOREIGN KEY (community_id, resident_id) REFERENCES residents (community_id, id),
+    FOREIGN KEY (community_id, rule_id) REFERENCES points_rules (community_id, id),
+    CHECK (status = 'pending' OR decided_by IS NOT NULL),
+    CHECK (decided_by IS NULL OR decided_by <> requested_by)
+);
+
+CREATE INDEX points_approvals_pending ON points_approvals (community_id, requested_at)
+    WHERE status = 'pending';
+CREATE INDEX points_approvals_by_id ON points_approvals (id);
