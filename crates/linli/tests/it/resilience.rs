@@ -184,3 +184,202 @@ fn blocking_get(url: &str) -> u16 {
             .unwrap_or(0)
     })
 }
+
+/// Starts `linli serve` on `database` with the tests' data key and returns it with its
+/// base URL once it listens.
+fn start_server(database: &str, dir: &std::path::Path) -> (std::process::Child, String) {
+    let key_file = dir.join("data.key");
+    if !key_file.exists() {
+        std::fs::write(&key_file, "5a".repeat(32)).unwrap();
+    }
+    let mut child = Command::new(env!("CARGO_BIN_EXE_linli"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--database", database])
+        .arg("--data-key-file")
+        .arg(&key_file)
+        .env_remove("LINLI_CONFIG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    let url = loop {
+        line.clear();
+        assert!(
+            stdout.read_line(&mut line).unwrap() > 0,
+            "server exited early"
+        );
+        if let Some(rest) = line.strip_prefix("Listening on ") {
+            break rest.split(' ').next().unwrap().to_owned();
+        }
+    };
+    // Keep reading so the server never blocks on a full pipe.
+    std::thread::spawn(move || {
+        let mut sink = String::new();
+        while stdout.read_line(&mut sink).unwrap_or(0) > 0 {
+            sink.clear();
+        }
+    });
+    (child, url)
+}
+
+/// Kills the server mid-load (SIGKILL: no draining, no clean shutdown) and checks, after a
+/// restart, that every award the clients were told about is in the ledger, that retrying
+/// its key returns the same transfer, and that `linli check` passes.
+#[tokio::test]
+async fn acknowledged_ledger_writes_survive_a_kill() {
+    use linli_domain::auth::Role;
+    use serde_json::{Value, json};
+
+    for t in TestDb::all().await {
+        let world = seed_world(&t.db).await;
+        let resident =
+            crate::support::add_resident(&t.db, world.a.id, world.a.grids[0], 7, None).await;
+        let dir = tempfile::tempdir().unwrap();
+        let (mut child, url) = start_server(&t.url, dir.path());
+        let client = reqwest::Client::new();
+        let login = |url: String| {
+            let client = client.clone();
+            let username = world.username(Role::CommunityStaff).to_owned();
+            async move {
+                let r: Value = client
+                    .post(format!("{url}/api/v1/auth/login"))
+                    .json(&json!({ "username": username, "password": crate::support::PASSWORD }))
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                r["token"].as_str().unwrap().to_owned()
+            }
+        };
+        let token = login(url.clone()).await;
+        let acked: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+        let body = json!({ "resident_id": resident, "rule": "proposal_adopted" });
+        let mut writers = Vec::new();
+        for w in 0..16 {
+            let (client, url, token, body, acked) = (
+                client.clone(),
+                url.clone(),
+                token.clone(),
+                body.clone(),
+                acked.clone(),
+            );
+            writers.push(tokio::spawn(async move {
+                for n in 0.. {
+                    let key = format!("crash-{w:02}-{n:06}");
+                    let sent = client
+                        .post(format!("{url}/api/v1/points/awards"))
+                        .bearer_auth(&token)
+                        .header("idempotency-key", &key)
+                        .json(&body)
+                        .send()
+                        .await;
+                    let Ok(response) = sent else { break };
+                    if response.status() != 201 {
+                        break;
+                    }
+                    let Ok(receipt) = response.json::<Value>().await else {
+                        break;
+                    };
+                    let transfer = receipt["transfer_id"].as_str().unwrap().to_owned();
+                    acked.lock().unwrap().push((key, transfer));
+                }
+            }));
+        }
+        // Let the load build up, then pull the plug.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while acked.lock().unwrap().len() < 400 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        for w in writers {
+            w.await.unwrap();
+        }
+        let acked = acked.lock().unwrap().clone();
+        assert!(
+            acked.len() >= 400,
+            "only {} awards acknowledged before the kill",
+            acked.len()
+        );
+
+        let (mut child, url) = start_server(&t.url, dir.path());
+        let token = login(url.clone()).await;
+        // Every acknowledged transfer is in the resident's history…
+        let mut stored = std::collections::HashSet::new();
+        let mut before: Option<String> = None;
+        loop {
+            let mut path = format!("{url}/api/v1/points/accounts/{resident}?limit=200");
+            if let Some(b) = &before {
+                path.push_str(&format!("&before={b}"));
+            }
+            let page: Value = client
+                .get(path)
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            for e in page["entries"].as_array().unwrap() {
+                stored.insert(e["transfer_id"].as_str().unwrap().to_owned());
+            }
+            match page["next"].as_str() {
+                Some(next) => before = Some(next.to_owned()),
+                None => break,
+            }
+        }
+        let lost: Vec<_> = acked
+            .iter()
+            .filter(|(_, id)| !stored.contains(id))
+            .collect();
+        assert!(
+            lost.is_empty(),
+            "{}: {} acknowledged awards lost, e.g. {:?}",
+            t.engine,
+            lost.len(),
+            lost.first()
+        );
+        // …and a retry of its key answers with that transfer, changing nothing.
+        for (key, transfer) in acked.iter().step_by(25) {
+            let r = client
+                .post(format!("{url}/api/v1/points/awards"))
+                .bearer_auth(&token)
+                .header("idempotency-key", key)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.headers()["idempotent-replayed"], "true");
+            let receipt: Value = r.json().await.unwrap();
+            assert_eq!(receipt["transfer_id"].as_str(), Some(transfer.as_str()));
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let report = linli_store::check::run(&t.db).await.unwrap();
+        assert!(
+            report.is_ok(),
+            "{}: {:?} {:?}",
+            t.engine,
+            report.database_problems,
+            report.ledger.problems
+        );
+        eprintln!(
+            "{}: killed with {} awards acknowledged; {} stored after restart",
+            t.engine,
+            acked.len(),
+            stored.len()
+        );
+        // Nothing beyond what was acknowledged or in flight: at most one request per
+        // writer was cut off between its commit and its answer.
+        assert!(
+            stored.len() <= acked.len() + 16,
+            "{} stored, {} acknowledged",
+            stored.len(),
+            acked.len()
+        );
+    }
+}
