@@ -191,6 +191,9 @@ pub enum Action {
     /// Issue volunteer service certificates and export the records for the civil-affairs
     /// system (both carry document numbers in full).
     CertifyServiceHours,
+    /// Record (with the resident's consent) or end who may act on an elderly resident's
+    /// points for them (grid workers: in their grids).
+    ManagePointsProxies,
 }
 
 /// How far a role reaches for an action.
@@ -260,6 +263,8 @@ fn reach(role: Role, action: Action) -> Option<Reach> {
             CommunityStaff | CommunityAdmin,
         ) => Some(Reach::Scope),
         (ReadServiceHours, DistrictAdmin | Auditor) => Some(Reach::Scope),
+        (ManagePointsProxies, GridWorker) => Some(Reach::OwnGrids),
+        (ManagePointsProxies, CommunityStaff | CommunityAdmin) => Some(Reach::Scope),
         _ => None,
     }
 }

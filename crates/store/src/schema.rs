@@ -838,3 +838,19 @@ pub enum PointsApprovals {
     DecidedAt,
     TransferId,
 }
+
+#[derive(Iden, Clone, Copy)]
+pub enum PointsProxies {
+    Table,
+    CommunityId,
+    Id,
+    ResidentId,
+    ProxyAccountId,
+    Relation,
+    ConsentEvidence,
+    GrantedBy,
+    GrantedAt,
+    RevokedBy,
+    RevokedAt,
+    RevokeReason,
+}

@@ -1710,3 +1710,201 @@ async fn large_manual_awards_wait_for_a_second_approver() {
         ledger_is_sound(&t.db).await;
     }
 }
+
+#[tokio::test]
+async fn a_proxy_acts_for_an_elderly_resident_with_consent() {
+    for t in TestDb::all().await {
+        let world = seed_world(&t.db).await;
+        let app = TestApp::spawn(&t.db).await;
+        let staff = app.token(world.username(Role::CommunityStaff)).await;
+        // An 80-year-old without a phone account, and her daughter, a resident who signs in.
+        let elder = crate::support::add_person(
+            &t.db,
+            world.a.id,
+            world.a.grids[0],
+            40,
+            (
+                "王奶奶".into(),
+                "13700000040".into(),
+                "44030319460303004".into(),
+            ),
+            None,
+        )
+        .await;
+        let daughter = add_account(&t.db, "pt-daughter", Some(world.a.id)).await;
+        grant(&t.db, world.a.id, daughter, Role::Resident, &[]).await;
+        add_resident(&t.db, world.a.id, world.a.grids[0], 41, Some(daughter)).await;
+        signed_in_resident(&t.db, &world, "pt-neighbour", 42).await;
+        let young = signed_in_resident(&t.db, &world, "pt-young", 43).await;
+        let proposal = json!({ "resident_id": elder, "rule": "proposal_adopted" });
+        for i in 0..5 {
+            let r = post_keyed(
+                &app,
+                "/api/v1/points/awards",
+                &staff,
+                &format!("elder-{i:04}"),
+                &proposal,
+            )
+            .await;
+            assert_eq!(r.status(), 201);
+        }
+
+        let ask = |resident: ResidentId, account: AccountId, evidence: &str| json!({ "resident_id": resident, "proxy_account_id": account, "relation": "family", "consent_evidence": evidence });
+        // Refused: a resident under 60, no consent recorded, an account from elsewhere.
+        for (body, code) in [
+            (ask(young, daughter, "本人签署授权书"), "not_elderly"),
+            (ask(elder, daughter, "  "), "consent_required"),
+            (
+                ask(elder, world.targets[2], "本人签署授权书"),
+                "proxy_not_in_community",
+            ),
+        ] {
+            let (status, p) =
+                problem(app.post_json("/api/v1/points/proxies", &staff, &body).await).await;
+            assert_eq!((status, p["code"].as_str().unwrap()), (422, code), "{body}");
+        }
+        let proxy = app
+            .post_json(
+                "/api/v1/points/proxies",
+                &staff,
+                &ask(elder, daughter, "本人签署授权书，网格员见证"),
+            )
+            .await;
+        assert_eq!(proxy.status(), 201, "{}", t.engine);
+        let proxy: Value = proxy.json().await.unwrap();
+        let (status, p) = problem(
+            app.post_json(
+                "/api/v1/points/proxies",
+                &staff,
+                &ask(elder, daughter, "再次登记授权"),
+            )
+            .await,
+        )
+        .await;
+        assert_eq!((status, p["code"].as_str().unwrap()), (409, "proxy_exists"));
+
+        // The daughter sees whom she acts for and redeems with her mother's points.
+        let me = app.token("pt-daughter").await;
+        let neighbour = app.token("pt-neighbour").await;
+        let acting = app.get_json("/api/v1/me/proxies", &me).await;
+        assert_eq!(
+            (acting[0]["name"].as_str(), acting[0]["balance"].as_i64()),
+            (Some("王奶奶"), Some(100))
+        );
+        assert_eq!(
+            app.get(&format!("/api/v1/points/accounts/{elder}"), &me)
+                .await
+                .status(),
+            200
+        );
+        assert_eq!(
+            app.get(&format!("/api/v1/points/accounts/{elder}"), &neighbour)
+                .await
+                .status(),
+            404
+        );
+        let offer = store_offer(&t.db, &world, 30, 5).await;
+        let for_her = json!({ "offer_id": offer, "on_behalf_of": elder });
+        let (status, _) = problem(
+            post_keyed(
+                &app,
+                "/api/v1/points/redemptions",
+                &neighbour,
+                "proxy-r-0001",
+                &for_her,
+            )
+            .await,
+        )
+        .await;
+        assert_eq!(status, 404);
+        let redeemed = post_keyed(
+            &app,
+            "/api/v1/points/redemptions",
+            &me,
+            "proxy-r-0002",
+            &for_her,
+        )
+        .await;
+        assert_eq!(redeemed.status(), 201);
+        let redeemed: Value = redeemed.json().await.unwrap();
+        assert_eq!(redeemed["balance"], 70);
+        let pending = app
+            .get_json(&format!("/api/v1/me/redemptions?on_behalf_of={elder}"), &me)
+            .await;
+        assert_eq!(pending[0]["status"], "pending");
+        assert_eq!(app.get_json("/api/v1/me/points", &me).await["balance"], 0);
+        // She can cancel it for her; a neighbour cannot.
+        let cancel = format!(
+            "/api/v1/points/redemptions/{}/cancel",
+            redeemed["redemption_id"].as_str().unwrap()
+        );
+        let (status, _) =
+            problem(post_keyed(&app, &cancel, &neighbour, "proxy-c-0001", &json!({})).await).await;
+        assert_eq!(status, 404);
+        let cancelled: Value = post_keyed(&app, &cancel, &me, "proxy-c-0002", &json!({}))
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(cancelled["balance"], 100);
+
+        // Revoked: she can no longer act; revoking twice is refused; all of it audited.
+        let revoke = format!(
+            "/api/v1/points/proxies/{}/revoke",
+            proxy["id"].as_str().unwrap()
+        );
+        let r = app
+            .post_json(&revoke, &staff, &json!({ "reason": "老人撤回授权" }))
+            .await;
+        assert_eq!(r.status(), 200);
+        let (status, p) = problem(
+            app.post_json(&revoke, &staff, &json!({ "reason": "老人撤回授权" }))
+                .await,
+        )
+        .await;
+        assert_eq!(
+            (status, p["code"].as_str().unwrap()),
+            (409, "proxy_revoked")
+        );
+        let (status, _) = problem(
+            post_keyed(
+                &app,
+                "/api/v1/points/redemptions",
+                &me,
+                "proxy-r-0003",
+                &for_her,
+            )
+            .await,
+        )
+        .await;
+        assert_eq!(status, 404);
+        let listed = app
+            .get_json(
+                &format!("/api/v1/points/proxies?resident_id={elder}"),
+                &staff,
+            )
+            .await;
+        assert!(listed[0]["revoked_at"].is_string());
+        let auditor = app.token(world.username(Role::Auditor)).await;
+        let log = app
+            .get_json(
+                &format!("/api/v1/communities/{}/audit", world.a.id),
+                &auditor,
+            )
+            .await;
+        let actions: Vec<&str> = log["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|e| e["action"].as_str())
+            .collect();
+        for action in [
+            "points_proxy_granted",
+            "points_redeemed_by_proxy",
+            "points_proxy_revoked",
+        ] {
+            assert!(actions.contains(&action), "{action} in {actions:?}");
+        }
+        ledger_is_sound(&t.db).await;
+    }
+}

@@ -219,6 +219,22 @@ pub async fn add_resident(
     resident
 }
 
+/// A resident with the given name, phone and first 17 ID digits (so a chosen birth date).
+pub async fn add_person(
+    db: &Db,
+    community: CommunityId,
+    grid: GridId,
+    index: usize,
+    person: (String, String, String),
+    account: Option<AccountId>,
+) -> ResidentId {
+    let mut tx = db.begin().await.unwrap();
+    let (_, _, resident) =
+        seed_person(&mut tx.exec(), community, grid, index, person, account).await;
+    tx.commit().await.unwrap();
+    resident
+}
+
 async fn seed_person(
     ex: &mut linli_store::Exec<'_>,
     community: CommunityId,

@@ -13,6 +13,7 @@ pub mod open311;
 pub mod ops;
 pub mod photos;
 pub mod points;
+pub mod proxies;
 pub mod registry;
 pub mod residents;
 pub mod service;
@@ -140,6 +141,9 @@ pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(points::update_offer))
         .routes(routes!(points::add_confirmer))
         .routes(routes!(points::list_approvals))
+        .routes(routes!(proxies::grant, proxies::list))
+        .routes(routes!(proxies::revoke))
+        .routes(routes!(proxies::acting_for))
         .routes(routes!(points::decide_approval))
         .routes(routes!(volunteering::record, volunteering::list))
         .routes(routes!(volunteering::get_record))

@@ -345,9 +345,30 @@ pub async fn get_account(
             .await?
             .filter(|r| r.account_id == Some(principal.account_id.0))
     };
-    let community = match own {
-        Some(row) => row.community_id,
+    let proxy = match &own {
+        Some(_) => None,
         None => {
+            let row = {
+                let mut conn = state.db.acquire().await?;
+                residents::find_resident(&mut conn.exec(), ResidentId(resident_id)).await?
+            };
+            match row {
+                Some(row) => crate::api::proxies::standing_proxy(
+                    &state,
+                    &principal,
+                    CommunityId(row.community_id),
+                    resident_id,
+                )
+                .await?
+                .map(|p| p.community_id),
+                None => None,
+            }
+        }
+    };
+    let community = match (own, proxy) {
+        (Some(row), _) => row.community_id,
+        (None, Some(community)) => community,
+        (None, None) => {
             reachable_resident(
                 &state,
                 &principal,
@@ -1221,6 +1242,38 @@ pub struct RedemptionReceiptView {
 #[serde(deny_unknown_fields)]
 pub struct RedeemRequest {
     pub offer_id: Uuid,
+    /// Redeem for an elderly resident one is a standing proxy for (their points).
+    pub on_behalf_of: Option<Uuid>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ActingQuery {
+    /// Read the redemptions of a resident one is a standing proxy for.
+    pub on_behalf_of: Option<Uuid>,
+}
+
+/// Whose points a request spends: the signed-in resident's own, or — for a standing
+/// proxy — the resident they act for (with the audit entry the act must leave).
+pub(crate) async fn acting_resident(
+    state: &AppState,
+    principal: &Principal,
+    on_behalf_of: Option<Uuid>,
+) -> Result<(CommunityId, Uuid, Option<crate::api::proxies::ProxyRowRef>), ApiError> {
+    let Some(resident) = on_behalf_of else {
+        let (community, me) = me_as_resident(state, principal).await?;
+        return Ok((community, me, None));
+    };
+    let row = {
+        let mut conn = state.db.acquire().await?;
+        residents::find_resident(&mut conn.exec(), ResidentId(resident)).await?
+    }
+    .ok_or(ApiError::NotFound)?;
+    let community = CommunityId(row.community_id);
+    let proxy = crate::api::proxies::standing_proxy(state, principal, community, resident)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    Ok((community, resident, Some(proxy.id)))
 }
 
 /// The signed-in resident's record in their community (points belong to residents).
@@ -1252,10 +1305,24 @@ pub async fn redeem(
     ApiJson(body): ApiJson<RedeemRequest>,
 ) -> Result<Response, ApiError> {
     let key = idempotency_key(&headers)?;
-    let (community, resident) = me_as_resident(&state, &principal).await?;
+    let (community, resident, proxy) =
+        acting_resident(&state, &principal, body.on_behalf_of).await?;
     let redemption = Uuid::now_v7();
     let code = crate::points::redemption_code(&state.data_key, redemption);
-    let request = serde_json::json!({ "op": "redeem", "offer_id": body.offer_id });
+    let request = serde_json::json!({
+        "op": "redeem",
+        "offer_id": body.offer_id,
+        "on_behalf_of": body.on_behalf_of,
+    });
+    let audit = proxy.map(|proxy| {
+        principal.success_event(
+            community,
+            "points_redeemed_by_proxy",
+            "resident",
+            resident,
+            serde_json::json!({ "proxy_id": proxy, "offer_id": body.offer_id }),
+        )
+    });
     let answer = ledger::submit(
         &state.db,
         LedgerRequest {
@@ -1270,7 +1337,7 @@ pub async fn redeem(
                 code_hash: crate::points::code_hash(&code),
                 valid_for: crate::points::REDEMPTION_VALIDITY,
             }),
-            audit: None,
+            audit,
         },
         Utc::now(),
     )
@@ -1305,14 +1372,17 @@ pub struct RedemptionView {
     pub settled_at: Option<DateTime<Utc>>,
 }
 
-/// The signed-in resident's redemptions, newest first (pending ones with their code).
+/// The signed-in resident's redemptions (or those of a resident one is a proxy for),
+/// newest first, pending ones with their code.
 #[utoipa::path(get, path = "/api/v1/me/redemptions", tag = "points", security(("bearer" = [])),
+    params(ActingQuery),
     responses((status = 200, body = Vec<RedemptionView>), (status = 422, body = Problem)))]
 pub async fn my_redemptions(
     State(state): State<AppState>,
     principal: Principal,
+    ApiQuery(query): ApiQuery<ActingQuery>,
 ) -> Result<axum::Json<Vec<RedemptionView>>, ApiError> {
-    let (community, resident) = me_as_resident(&state, &principal).await?;
+    let (community, resident, _) = acting_resident(&state, &principal, query.on_behalf_of).await?;
     let rows = {
         let mut conn = state.db.acquire().await?;
         catalogue::redemptions_of(&mut conn.exec(), community, resident, 100).await?
@@ -1345,13 +1415,22 @@ pub async fn cancel_redemption(
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Response, ApiError> {
     let key = idempotency_key(&headers)?;
-    let (community, resident) = me_as_resident(&state, &principal).await?;
     let row = {
         let mut conn = state.db.acquire().await?;
         catalogue::find_redemption(&mut conn.exec(), id).await?
     }
-    .filter(|r| r.community_id == community.0 && r.resident_id == resident)
     .ok_or(ApiError::NotFound)?;
+    let community = CommunityId(row.community_id);
+    let own = residents::find_reporter(&state.db, community, principal.account_id)
+        .await?
+        .is_some_and(|me| me.id == row.resident_id);
+    if !own
+        && crate::api::proxies::standing_proxy(&state, &principal, community, row.resident_id)
+            .await?
+            .is_none()
+    {
+        return Err(ApiError::NotFound);
+    }
     submit(
         &state,
         LedgerRequest {

@@ -32,3 +32,30 @@ CREATE TABLE points_approvals (
 CREATE INDEX points_approvals_pending ON points_approvals (community_id, requested_at)
     WHERE status = 'pending';
 CREATE INDEX points_approvals_by_id ON points_approvals (id);
+
+-- Who may act on an elderly resident's points for them (a family member, their building
+-- head): redeem, cancel, read the account. Only with the resident's consent, recorded
+-- with how it was given and by whom; revocable; every grant, revocation and act is
+-- audited. A revoked grant stays as the record of what was allowed when.
+CREATE TABLE points_proxies (
+    community_id BLOB NOT NULL REFERENCES communities (id),
+    id BLOB NOT NULL,
+    resident_id BLOB NOT NULL,
+    proxy_account_id BLOB NOT NULL REFERENCES accounts (id),
+    relation TEXT NOT NULL CHECK (relation IN ('family', 'building_head')),
+    consent_evidence TEXT NOT NULL,
+    granted_by BLOB NOT NULL REFERENCES accounts (id),
+    granted_at TEXT NOT NULL,
+    revoked_by BLOB REFERENCES accounts (id),
+    revoked_at TEXT,
+    revoke_reason TEXT,
+    PRIMARY KEY (community_id, id),
+    FOREIGN KEY (community_id, resident_id) REFERENCES residents (community_id, id),
+    CHECK ((revoked_at IS NULL) = (revoked_by IS NULL))
+);
+
+-- One standing grant per resident and proxy.
+CREATE UNIQUE INDEX points_proxies_standing ON points_proxies (community_id, resident_id, proxy_account_id)
+    WHERE revoked_at IS NULL;
+CREATE INDEX points_proxies_by_account ON points_proxies (proxy_account_id) WHERE revoked_at IS NULL;
+CREATE INDEX points_proxies_by_id ON points_proxies (id);
