@@ -854,3 +854,23 @@ pub enum PointsProxies {
     RevokedAt,
     RevokeReason,
 }
+
+#[derive(Iden, Clone, Copy)]
+pub enum PointsSettings {
+    Table,
+    CommunityId,
+    ExpiryMonths,
+    NoticeDays,
+    LastExpiryRun,
+    UpdatedBy,
+    UpdatedAt,
+}
+
+#[derive(Iden, Clone, Copy)]
+pub enum PointsExpiryNotices {
+    Table,
+    CommunityId,
+    ResidentId,
+    NoticedAt,
+    Amount,
+}

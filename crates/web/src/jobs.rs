@@ -77,6 +77,15 @@ async fn run_job(state: &AppState, job: &JobRow) -> anyhow::Result<Option<chrono
             if expired > 0 {
                 tracing::info!(expired, "points sweep: redemptions given back");
             }
+            let run = crate::points::expire_points(state, Utc::now()).await?;
+            if run.expired_accounts > 0 || run.notices > 0 {
+                tracing::info!(
+                    accounts = run.expired_accounts,
+                    points = run.expired_points,
+                    notices = run.notices,
+                    "points sweep: expiry"
+                );
+            }
             Ok(Some(Utc::now() + SWEEP_INTERVAL))
         }
         crate::outbox::WEBHOOK_JOB => {

@@ -1,10 +1,13 @@
 //! Points work shared by the API, the pages and the background worker: one-time
-//! redemption codes, and the sweep that gives back redemptions nobody confirmed in time.
+//! redemption codes, the sweep that gives back redemptions nobody confirmed in time, and
+//! the daily expiry of old points where a community turned it on.
 
 use chrono::{DateTime, Utc};
-use linli_domain::CommunityId;
-use linli_store::points::catalogue;
-use linli_store::points::{self as ledger, Change, LedgerRequest, Refund, RefundReason};
+use linli_domain::{AccountId, CommunityId, ResidentId};
+use linli_store::matters::inbox::{self, NewNotification};
+use linli_store::points::{self as ledger, Change, Expire, LedgerRequest, Refund, RefundReason};
+use linli_store::points::{catalogue, expiry};
+use linli_store::registry::residents;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
@@ -73,6 +76,120 @@ pub async fn expire_redemptions(state: &AppState, now: DateTime<Utc>) -> anyhow:
         }
     }
     Ok(expired)
+}
+
+/// Where points earned before now expire, for a community that expires them after
+/// `months`: the same day `months` back.
+pub fn expiry_cutoff(now: DateTime<Utc>, months: i64) -> DateTime<Utc> {
+    now.checked_sub_months(chrono::Months::new(u32::try_from(months).unwrap_or(0)))
+        .unwrap_or(now)
+}
+
+/// What one day's expiry sweep did in one community.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ExpiryRun {
+    pub expired_accounts: usize,
+    pub expired_points: i64,
+    pub notices: usize,
+}
+
+/// Expires points in every community that turned expiry on, once a day each (several
+/// servers agree through the settings row), and tells residents whose points will
+/// expire within the notice period (once per period).
+pub async fn expire_points(state: &AppState, now: DateTime<Utc>) -> anyhow::Result<ExpiryRun> {
+    let since = now - chrono::Duration::days(1);
+    let due = {
+        let mut conn = state.db.acquire().await?;
+        expiry::due_communities(&mut conn.exec(), since).await?
+    };
+    let mut total = ExpiryRun::default();
+    for settings in due {
+        let community = CommunityId(settings.community_id);
+        let claimed = {
+            let mut conn = state.db.acquire().await?;
+            expiry::claim_run(&mut conn.exec(), community, since, now).await?
+        };
+        if !claimed {
+            continue;
+        }
+        let run = expire_in(state, community, &settings, now).await?;
+        total.expired_accounts += run.expired_accounts;
+        total.expired_points += run.expired_points;
+        total.notices += run.notices;
+    }
+    Ok(total)
+}
+
+async fn expire_in(
+    state: &AppState,
+    community: CommunityId,
+    settings: &expiry::SettingsRow,
+    now: DateTime<Utc>,
+) -> anyhow::Result<ExpiryRun> {
+    let Some(months) = settings.expiry_months else {
+        return Ok(ExpiryRun::default());
+    };
+    let cutoff = expiry_cutoff(now, months);
+    let holders = {
+        let mut conn = state.db.acquire().await?;
+        expiry::holders(&mut conn.exec(), community).await?
+    };
+    let mut run = ExpiryRun::default();
+    for resident in &holders {
+        let request = LedgerRequest {
+            community,
+            actor: None,
+            key: None,
+            request: serde_json::json!({ "op": "expire", "resident": resident, "cutoff": cutoff }),
+            change: Change::Expire(Expire {
+                resident: ResidentId(*resident),
+                cutoff,
+                memo: format!("积分有效期 {months} 个月，到期清零"),
+            }),
+            audit: None,
+        };
+        if let Ok(answer) = ledger::submit(&state.db, request, now).await? {
+            run.expired_accounts += 1;
+            run.expired_points += answer.receipt.amount;
+        }
+    }
+    // Notices: points that will pass the cutoff within the notice period.
+    let soon = cutoff + chrono::Duration::days(settings.notice_days);
+    let quiet_since = now - chrono::Duration::days(settings.notice_days);
+    let mut conn = state.db.acquire().await?;
+    let mut ex = conn.exec();
+    for resident in &holders {
+        let amount = expiry::expiring(&mut ex, community, *resident, soon).await?;
+        if amount <= 0 {
+            continue;
+        }
+        if expiry::last_notice(&mut ex, community, *resident)
+            .await?
+            .is_some_and(|t| t > quiet_since)
+        {
+            continue;
+        }
+        let Some(account) = residents::find_resident(&mut ex, ResidentId(*resident))
+            .await?
+            .and_then(|r| r.account_id)
+        else {
+            continue;
+        };
+        let notice = NewNotification {
+            account: AccountId(account),
+            matter: None,
+            kind: "points_expiring",
+            title: "积分即将过期".to_owned(),
+            body: format!(
+                "您有 {amount} 积分将在 {} 天内过期，可到积分商城兑换。",
+                settings.notice_days
+            ),
+        };
+        inbox::notify(&mut ex, community, &[notice], now).await?;
+        expiry::record_notice(&mut ex, community, *resident, amount, now).await?;
+        run.notices += 1;
+    }
+    Ok(run)
 }
 
 #[cfg(test)]

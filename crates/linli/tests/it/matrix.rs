@@ -65,9 +65,10 @@ enum Endpoint {
     ExportServiceRecords,
     IssueServiceCertificate,
     ListPointsApprovals,
+    PutPointsSettings,
 }
 
-const ENDPOINTS: [Endpoint; 48] = [
+const ENDPOINTS: [Endpoint; 49] = [
     Endpoint::Me,
     Endpoint::ReadCommunity,
     Endpoint::ListGrids,
@@ -116,6 +117,7 @@ const ENDPOINTS: [Endpoint; 48] = [
     Endpoint::ExportServiceRecords,
     Endpoint::IssueServiceCertificate,
     Endpoint::ListPointsApprovals,
+    Endpoint::PutPointsSettings,
 ];
 
 const SCOPES: [Scope; 4] = [
@@ -157,7 +159,7 @@ fn allowed_roles(endpoint: Endpoint) -> &'static [Role] {
         Endpoint::ExportServiceRecords
         | Endpoint::IssueServiceCertificate
         | Endpoint::ListPointsApprovals => &[CommunityStaff, CommunityAdmin],
-        Endpoint::PutPointsRule => &[CommunityAdmin],
+        Endpoint::PutPointsRule | Endpoint::PutPointsSettings => &[CommunityAdmin],
         Endpoint::CreateMediationCase => &[CommunityStaff, CommunityAdmin],
         Endpoint::SetWorkingHours | Endpoint::ListWebhooks | Endpoint::ListDeliveries => {
             &[CommunityAdmin, DistrictAdmin]
@@ -233,6 +235,7 @@ fn denial_status(role: Role, endpoint: Endpoint, scope: Scope) -> u16 {
             | Endpoint::ListServiceRecords
             | Endpoint::ExportServiceRecords
             | Endpoint::ListPointsApprovals
+            | Endpoint::PutPointsSettings
     );
     let member = match scope {
         Scope::Own | Scope::OtherGrid => true,
@@ -569,6 +572,11 @@ fn request(
             Method::GET,
             format!("/api/v1/communities/{community}/exports/service-records?format=csv"),
             None,
+        ),
+        Endpoint::PutPointsSettings => (
+            Method::PUT,
+            format!("/api/v1/communities/{community}/points-settings"),
+            Some(serde_json::json!({ "expiry_months": null, "notice_days": 30 })),
         ),
         Endpoint::ListPointsApprovals => (
             Method::GET,

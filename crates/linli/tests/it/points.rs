@@ -534,6 +534,7 @@ impl Model {
     /// What the ledger must answer to `change`, given the model.
     fn expect(&self, change: &Change) -> Result<(), Refusal> {
         match change {
+            Change::Expire(_) => unreachable!("the random run does not expire points"),
             Change::Award(award) => {
                 let used: i64 = self
                     .transfers
@@ -623,6 +624,7 @@ impl Model {
             });
         };
         match change {
+            Change::Expire(_) => unreachable!("the random run does not expire points"),
             Change::Award(award) => {
                 *self.balances.entry(resident).or_default() += receipt.amount;
                 record(
@@ -1905,6 +1907,118 @@ async fn a_proxy_acts_for_an_elderly_resident_with_consent() {
         ] {
             assert!(actions.contains(&action), "{action} in {actions:?}");
         }
+        ledger_is_sound(&t.db).await;
+    }
+}
+
+#[tokio::test]
+async fn old_points_expire_when_a_community_turns_expiry_on() {
+    for t in TestDb::all().await {
+        let world = seed_world(&t.db).await;
+        let app = TestApp::spawn(&t.db).await;
+        let resident = signed_in_resident(&t.db, &world, "pt-expiry", 2).await;
+        let admin = app.token(world.username(Role::CommunityAdmin)).await;
+        let staff = app.token(world.username(Role::CommunityStaff)).await;
+        let me = app.token("pt-expiry").await;
+        let settings = format!("/api/v1/communities/{}/points-settings", world.a.id);
+        // Off by default.
+        let off = app.get_json(&settings, &me).await;
+        assert_eq!(
+            (off["expiry_months"].is_null(), off["notice_days"].as_i64()),
+            (true, Some(30))
+        );
+        let on = json!({ "expiry_months": 12, "notice_days": 30 });
+        assert_eq!(app.put_json(&settings, &staff, &on).await.status(), 403);
+        let (status, _) = problem(
+            app.put_json(&settings, &admin, &json!({ "expiry_months": 0 }))
+                .await,
+        )
+        .await;
+        assert_eq!(status, 422);
+        assert_eq!(app.put_json(&settings, &admin, &on).await.status(), 200);
+
+        // Earned 14 months ago (expires), 13 months ago but taken back (nothing left to
+        // expire), 12 months less 10 days ago (expires within the notice period), and last
+        // month (stays).
+        let rule = {
+            let mut conn = t.db.acquire().await.unwrap();
+            ledger::current_rule(&mut conn.exec(), world.a.id, "proposal_adopted")
+                .await
+                .unwrap()
+                .unwrap()
+        };
+        let staff_id = world.account_id(Role::CommunityStaff);
+        let now = Utc::now();
+        let months = |m: u32| now.checked_sub_months(chrono::Months::new(m)).unwrap();
+        let award_at = |key: &'static str, at| {
+            let request = award_request(world.a.id, staff_id, key, resident, &rule, 20);
+            let db = t.db.clone();
+            async move {
+                ledger::submit(&db, request, at)
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .receipt
+                    .transfer_id
+            }
+        };
+        award_at("expiry-0001", months(14)).await;
+        let taken_back = award_at("expiry-0002", months(13)).await;
+        ledger::submit(
+            &t.db,
+            reversal_request(world.a.id, staff_id, "expiry-0003", taken_back),
+            months(13) + Duration::days(3),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+        award_at("expiry-0004", months(12) + Duration::days(10)).await;
+        award_at("expiry-0005", months(1)).await;
+        assert_eq!(app.get_json("/api/v1/me/points", &me).await["balance"], 60);
+
+        let state = linli_web::AppState::new(
+            t.db.clone(),
+            crate::support::test_key(),
+            linli_web::Settings::default(),
+        );
+        let run = linli_web::points::expire_points(&state, now).await.unwrap();
+        assert_eq!(
+            (run.expired_accounts, run.expired_points, run.notices),
+            (1, 20, 1),
+            "{}",
+            t.engine
+        );
+        let mine = app.get_json("/api/v1/me/points", &me).await;
+        assert_eq!(
+            (
+                mine["balance"].as_i64(),
+                mine["entries"][0]["kind"].as_str()
+            ),
+            (Some(40), Some("expiry"))
+        );
+        // Once a day, however many servers.
+        let again = linli_web::points::expire_points(&state, now + Duration::minutes(5))
+            .await
+            .unwrap();
+        assert_eq!(again, linli_web::points::ExpiryRun::default());
+        let inbox = app.get_json("/api/v1/me/notifications", &me).await;
+        let notices: Vec<&Value> = inbox["items"]
+            .as_array()
+            .or(inbox.as_array())
+            .unwrap()
+            .iter()
+            .filter(|n| n["kind"] == "points_expiring")
+            .collect();
+        assert_eq!(notices.len(), 1, "{inbox}");
+        assert!(notices[0]["body"].as_str().unwrap().contains("20 积分"));
+        // A day later the notice is not repeated, and the 10-day-old points are not due.
+        let next_day = linli_web::points::expire_points(
+            &state,
+            now + Duration::days(1) + Duration::minutes(1),
+        )
+        .await
+        .unwrap();
+        assert_eq!((next_day.expired_accounts, next_day.notices), (0, 0));
         ledger_is_sound(&t.db).await;
     }
 }

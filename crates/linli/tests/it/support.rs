@@ -633,6 +633,16 @@ impl TestApp {
             .unwrap()
     }
 
+    pub async fn put_json(&self, path: &str, token: &str, body: &Value) -> reqwest::Response {
+        self.client
+            .put(self.url(path))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// A GET expected to succeed, as JSON.
     pub async fn get_json(&self, path: &str, token: &str) -> Value {
         let response = self.get(path, token).await;

@@ -59,3 +59,24 @@ CREATE UNIQUE INDEX points_proxies_standing ON points_proxies (community_id, res
     WHERE revoked_at IS NULL;
 CREATE INDEX points_proxies_by_account ON points_proxies (proxy_account_id) WHERE revoked_at IS NULL;
 CREATE INDEX points_proxies_by_id ON points_proxies (id);
+
+-- Per-community points settings. Expiry is off (NULL) unless a community turns it on:
+-- points then expire `expiry_months` after they were earned, oldest first, and residents
+-- are told `notice_days` ahead.
+CREATE TABLE points_settings (
+    community_id UUID NOT NULL PRIMARY KEY REFERENCES communities (id),
+    expiry_months BIGINT CHECK (expiry_months BETWEEN 1 AND 120),
+    notice_days BIGINT NOT NULL CHECK (notice_days BETWEEN 1 AND 90),
+    last_expiry_run TIMESTAMPTZ,
+    updated_by UUID REFERENCES accounts (id),
+    updated_at TIMESTAMPTZ NOT NULL
+);
+
+-- When each resident was last told that points will expire (one notice per window).
+CREATE TABLE points_expiry_notices (
+    community_id UUID NOT NULL REFERENCES communities (id),
+    resident_id UUID NOT NULL,
+    noticed_at TIMESTAMPTZ NOT NULL,
+    amount BIGINT NOT NULL,
+    PRIMARY KEY (community_id, resident_id)
+);

@@ -57,6 +57,7 @@ pub enum Change {
     Redeem(Redeem),
     Confirm(Confirm),
     Refund(Refund),
+    Expire(Expire),
 }
 
 impl Change {
@@ -67,6 +68,7 @@ impl Change {
             Change::Redeem(_) => "redeem",
             Change::Confirm(_) => "confirm",
             Change::Refund(_) => "refund",
+            Change::Expire(_) => "expire",
         }
     }
 }
@@ -88,6 +90,16 @@ pub struct Award {
     pub month_start: DateTime<Utc>,
     /// The second approver of a manual award above its rule's threshold.
     pub approver: Option<AccountId>,
+}
+
+/// Points earned before `cutoff` and not spent since go back to issuance (expiry, when the
+/// community turned it on). Oldest points are spent first, so what expires is what was
+/// earned before the cutoff less everything ever taken out of the account.
+#[derive(Debug, Clone)]
+pub struct Expire {
+    pub resident: ResidentId,
+    pub cutoff: DateTime<Utc>,
+    pub memo: String,
 }
 
 /// A correction: the reverse of an earlier transfer, linked to it.
@@ -266,6 +278,7 @@ pub(crate) async fn apply<R: Run>(
         Change::Redeem(redeem) => plan_redeem(run, req.community, redeem, now).await?,
         Change::Confirm(confirm) => plan_confirm(run, req, confirm, now).await?,
         Change::Refund(refund) => plan_refund(run, req, refund, now).await?,
+        Change::Expire(expire) => plan_expire(run, req.community, expire).await?,
     };
     let posting = match planned {
         Ok(posting) => posting,
@@ -970,6 +983,72 @@ async fn plan_refund<R: Run>(
             Effect::Update(put_back),
         ],
     }))
+}
+
+async fn plan_expire<R: Run>(
+    run: &mut R,
+    community: CommunityId,
+    expire: &Expire,
+) -> Result<std::result::Result<Posting, Refusal>> {
+    let resident = expire.resident.0;
+    let expiring = expiring_points(run, community, resident, expire.cutoff).await?;
+    if expiring <= 0 {
+        return Ok(Err(Refusal::NotDue));
+    }
+    Ok(Ok(Posting {
+        kind: TransferKind::Expiry,
+        from: (AccountKind::Resident, resident),
+        to: (AccountKind::Issuance, issuance_account(community)),
+        amount: amount_of(expiring)?,
+        reverses: None,
+        rule: None,
+        subject: None,
+        memo: expire.memo.clone(),
+        resident: Some(resident),
+        approver: None,
+        effects: Vec::new(),
+    }))
+}
+
+/// What would expire at `cutoff`: points received before it, less everything the account
+/// ever gave (spending takes the oldest points first).
+pub(crate) async fn expiring_points<R: Run>(
+    run: &mut R,
+    community: CommunityId,
+    resident: Uuid,
+    cutoff: DateTime<Utc>,
+) -> Result<i64> {
+    let received = Query::select()
+        .expr(
+            Expr::col((PointsEntries::Table, PointsEntries::Amount))
+                .sum()
+                .cast_as("BIGINT"),
+        )
+        .from(PointsEntries::Table)
+        .inner_join(
+            PointsTransfers::Table,
+            Expr::col((PointsTransfers::Table, PointsTransfers::CommunityId))
+                .equals((PointsEntries::Table, PointsEntries::CommunityId))
+                .and(
+                    Expr::col((PointsTransfers::Table, PointsTransfers::Seq))
+                        .equals((PointsEntries::Table, PointsEntries::Seq)),
+                ),
+        )
+        .and_where(Expr::col((PointsEntries::Table, PointsEntries::CommunityId)).eq(community.0))
+        .and_where(Expr::col((PointsEntries::Table, PointsEntries::AccountId)).eq(resident))
+        .and_where(Expr::col((PointsEntries::Table, PointsEntries::Amount)).gt(0))
+        .and_where(Expr::col((PointsTransfers::Table, PointsTransfers::At)).lt(cutoff))
+        .to_owned();
+    let given = Query::select()
+        .expr(Expr::col(PointsEntries::Amount).sum().cast_as("BIGINT"))
+        .from(PointsEntries::Table)
+        .and_where(Expr::col(PointsEntries::CommunityId).eq(community.0))
+        .and_where(Expr::col(PointsEntries::AccountId).eq(resident))
+        .and_where(Expr::col(PointsEntries::Amount).lt(0))
+        .to_owned();
+    let (received,): (Option<i64>,) = run.fetch_one(&received).await?;
+    let (given,): (Option<i64>,) = run.fetch_one(&given).await?;
+    Ok(received.unwrap_or(0) + given.unwrap_or(0))
 }
 
 fn amount_of(points: i64) -> Result<Points> {

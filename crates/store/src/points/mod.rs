@@ -4,13 +4,15 @@ pub mod accounts;
 pub mod approvals;
 pub mod catalogue;
 pub mod check;
+pub mod expiry;
 pub mod ledger;
 pub(crate) mod pg_ledger;
 pub mod proxies;
 pub mod rules;
 
 pub use ledger::{
-    Answer, Award, Change, Confirm, LedgerRequest, Outcome, Receipt, Redeem, Refund, RefundReason,
-    Refusal, Reversal, escrow_account, issuance_account, submit, submit_all, transfer_community,
+    Answer, Award, Change, Confirm, Expire, LedgerRequest, Outcome, Receipt, Redeem, Refund,
+    RefundReason, Refusal, Reversal, escrow_account, issuance_account, submit, submit_all,
+    transfer_community,
 };
 pub use rules::{RuleRow, current_rule, current_rules, put_rule, rule_versions, seed_rules};

@@ -141,6 +141,7 @@ pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(points::update_offer))
         .routes(routes!(points::add_confirmer))
         .routes(routes!(points::list_approvals))
+        .routes(routes!(points::get_settings, points::put_settings))
         .routes(routes!(proxies::grant, proxies::list))
         .routes(routes!(proxies::revoke))
         .routes(routes!(proxies::acting_for))

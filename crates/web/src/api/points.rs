@@ -13,6 +13,7 @@ use linli_domain::{CommunityId, ResidentId};
 use linli_store::points::accounts::{self, HistoryRow};
 use linli_store::points::approvals::{self, ApprovalRow, Decide, DecideRefusal, NewApproval};
 use linli_store::points::catalogue::{self, NewOffer, OfferChange, OfferRow};
+use linli_store::points::expiry;
 use linli_store::points::{
     self as ledger, Award, Change, Confirm, LedgerRequest, Receipt, Redeem, Refund, RefundReason,
     Refusal, Reversal, RuleRow,
@@ -785,6 +786,100 @@ pub async fn reverse(
         },
     )
     .await
+}
+
+// ---------------------------------------------------------------------------------------
+// Settings: expiry
+
+/// How long points last. Expiry is off unless a community sets `expiry_months`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PointsSettingsView {
+    /// Points expire this many months (1 to 120) after they were earned, oldest first;
+    /// `null`: they never expire (the default).
+    pub expiry_months: Option<i64>,
+    /// Residents are told this many days (1 to 90) before points expire. Default 30.
+    pub notice_days: Option<i64>,
+}
+
+/// The community's points settings. Everyone in the community may read them.
+#[utoipa::path(get, path = "/api/v1/communities/{id}/points-settings", tag = "points", security(("bearer" = [])),
+    params(("id" = Uuid, Path)), responses((status = 200, body = PointsSettingsView), (status = 404, body = Problem)))]
+pub async fn get_settings(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<axum::Json<PointsSettingsView>, ApiError> {
+    let (target, _) = community_target(&state, CommunityId(id)).await?;
+    principal
+        .authorize(&state, Action::ReadCommunity, &target, Deny::AsNotFound)
+        .await?;
+    let mut conn = state.db.acquire().await?;
+    let row = expiry::settings(&mut conn.exec(), CommunityId(id)).await?;
+    Ok(axum::Json(PointsSettingsView {
+        expiry_months: row.as_ref().and_then(|r| r.expiry_months),
+        notice_days: Some(row.map_or(expiry::DEFAULT_NOTICE_DAYS, |r| r.notice_days)),
+    }))
+}
+
+/// Turns expiry on or off (community administrators; audited). Turning it on expires,
+/// at the next daily sweep, everything earned longer ago than the period.
+#[utoipa::path(put, path = "/api/v1/communities/{id}/points-settings", tag = "points", security(("bearer" = [])),
+    params(("id" = Uuid, Path)), request_body = PointsSettingsView,
+    responses((status = 200, body = PointsSettingsView), (status = 403, body = Problem), (status = 422, body = Problem)))]
+pub async fn put_settings(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiJson(body): ApiJson<PointsSettingsView>,
+) -> Result<axum::Json<PointsSettingsView>, ApiError> {
+    let community = CommunityId(id);
+    let (target, _) = community_target(&state, community).await?;
+    principal
+        .authorize(
+            &state,
+            Action::ManagePointsRules,
+            &target,
+            Deny::AsForbidden,
+        )
+        .await?;
+    if body.expiry_months.is_some_and(|m| !(1..=120).contains(&m)) {
+        return Err(ApiError::InvalidField {
+            field: "expiry_months",
+            message: "expiry_months is 1 to 120, or null for no expiry".to_owned(),
+        });
+    }
+    let notice_days = body.notice_days.unwrap_or(expiry::DEFAULT_NOTICE_DAYS);
+    if !(1..=90).contains(&notice_days) {
+        return Err(ApiError::InvalidField {
+            field: "notice_days",
+            message: "notice_days is 1 to 90".to_owned(),
+        });
+    }
+    let now = Utc::now();
+    let mut tx = state.db.begin().await?;
+    expiry::put_settings(
+        &mut tx.exec(),
+        community,
+        body.expiry_months,
+        notice_days,
+        principal.account_id,
+        now,
+    )
+    .await?;
+    let event = principal.success_event(
+        community,
+        "points_settings_changed",
+        "community",
+        community.0,
+        serde_json::json!({ "expiry_months": body.expiry_months, "notice_days": notice_days }),
+    );
+    linli_store::audit::append(&mut tx.exec(), &event, now).await?;
+    tx.commit().await?;
+    Ok(axum::Json(PointsSettingsView {
+        expiry_months: body.expiry_months,
+        notice_days: Some(notice_days),
+    }))
 }
 
 // ---------------------------------------------------------------------------------------
