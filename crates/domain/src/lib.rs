@@ -4,6 +4,7 @@
 //! below never see an unchecked username, password or role name.
 
 pub mod auth;
+pub mod engagement;
 pub mod ids;
 pub mod locale;
 pub mod matters;

@@ -10,6 +10,7 @@ pub mod audit;
 pub mod auth;
 pub mod check;
 pub mod db;
+pub mod engagement;
 pub mod error;
 pub mod jobs;
 pub mod lite;

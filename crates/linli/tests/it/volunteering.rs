@@ -618,3 +618,149 @@ async fn two_verifiers_at_once_decide_once() {
         assert_eq!(account["balance"], 20);
     }
 }
+
+#[tokio::test]
+async fn the_engagement_ladder_counts_stages_per_grid_and_moves_between_windows() {
+    use linli_store::points::{self as ledger, Award, Change, LedgerRequest};
+    for t in TestDb::all().await {
+        let world = seed_world(&t.db).await;
+        let app = TestApp::spawn(&t.db).await;
+        let staff = app.token(world.username(Role::CommunityStaff)).await;
+        let admin = app.token(world.username(Role::CommunityAdmin)).await;
+        let worker = app.token(world.username(Role::GridWorker)).await;
+        let grid = world.a.grids[0];
+        let volunteer = add_resident(&t.db, world.a.id, grid, 60, None).await;
+        let participant = add_resident(&t.db, world.a.id, grid, 61, None).await;
+        let drifted = add_resident(&t.db, world.a.id, grid, 62, None).await;
+        add_resident(&t.db, world.a.id, grid, 63, None).await;
+        add_resident(&t.db, world.a.id, world.a.grids[1], 64, None).await;
+
+        // Five hours of verified service this week; a council meeting ten days ago; and
+        // one a hundred days ago (the window before).
+        let record = created(
+            app.post_json(
+                "/api/v1/service-records",
+                &staff,
+                &service(volunteer, yesterday(1, 0), yesterday(6, 0)),
+            )
+            .await,
+        )
+        .await;
+        let verify = format!(
+            "/api/v1/service-records/{}/verification",
+            record["id"].as_str().unwrap()
+        );
+        created(
+            post_keyed(
+                &app,
+                &verify,
+                &admin,
+                "ladder-0001",
+                &json!({ "decision": "verified" }),
+            )
+            .await,
+        )
+        .await;
+        let rule = {
+            let mut conn = t.db.acquire().await.unwrap();
+            ledger::current_rule(&mut conn.exec(), world.a.id, "council_meeting")
+                .await
+                .unwrap()
+                .unwrap()
+        };
+        for (resident, days_ago) in [(participant, 10), (drifted, 100)] {
+            let at = Utc::now() - Duration::days(days_ago);
+            let request = LedgerRequest {
+                community: world.a.id,
+                actor: Some(world.account_id(Role::CommunityStaff)),
+                key: None,
+                request: serde_json::Value::Null,
+                change: Change::Award(Box::new(Award {
+                    resident,
+                    rule_id: rule.id,
+                    rule: rule.rule().unwrap(),
+                    earned: 5,
+                    subject: None,
+                    memo: "居民议事会".into(),
+                    day_start: at - Duration::hours(1),
+                    month_start: at - Duration::hours(1),
+                    approver: None,
+                })),
+                audit: None,
+            };
+            assert!(ledger::submit(&t.db, request, at).await.unwrap().is_ok());
+        }
+
+        let path = format!("/api/v1/communities/{}/engagement", world.a.id);
+        let view = app.get_json(&path, &staff).await;
+        let total: i64 = ["bystander", "participant", "volunteer"]
+            .iter()
+            .map(|s| view["totals"][s].as_i64().unwrap())
+            .sum();
+        assert_eq!(
+            (
+                view["totals"]["volunteer"].as_i64(),
+                view["totals"]["participant"].as_i64()
+            ),
+            (Some(1), Some(1)),
+            "{}: {view}",
+            t.engine
+        );
+        let moved = |from: &str, to: &str| {
+            view["transitions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|m| m["from"] == from && m["to"] == to)
+                .map_or(0, |m| m["residents"].as_i64().unwrap())
+        };
+        assert_eq!(
+            (
+                moved("bystander", "volunteer"),
+                moved("bystander", "participant"),
+                moved("participant", "bystander")
+            ),
+            (1, 1, 1)
+        );
+        assert_eq!(moved("bystander", "bystander"), total - 3);
+        // The grid worker sees their grid only.
+        let theirs = app.get_json(&path, &worker).await;
+        assert_eq!(theirs["grids"].as_array().unwrap().len(), 1);
+        assert!(
+            theirs["totals"]["bystander"].as_i64().unwrap()
+                < view["totals"]["bystander"].as_i64().unwrap()
+        );
+        assert_eq!(theirs["totals"]["volunteer"], 1);
+
+        // Stricter thresholds: five hours no longer make a volunteer.
+        let ladder_path = format!("/api/v1/communities/{}/engagement-ladder", world.a.id);
+        let strict =
+            json!({ "window_days": 90, "participant_occasions": 1, "volunteer_minutes": 600 });
+        assert_eq!(
+            app.put_json(&ladder_path, &staff, &strict).await.status(),
+            403
+        );
+        let (status, _) = problem(
+            app.put_json(
+                &ladder_path,
+                &admin,
+                &json!({ "window_days": 3, "participant_occasions": 1, "volunteer_minutes": 600 }),
+            )
+            .await,
+        )
+        .await;
+        assert_eq!(status, 422);
+        assert_eq!(
+            app.put_json(&ladder_path, &admin, &strict).await.status(),
+            200
+        );
+        let view = app.get_json(&path, &staff).await;
+        assert_eq!(
+            (
+                view["totals"]["volunteer"].as_i64(),
+                view["totals"]["participant"].as_i64()
+            ),
+            (Some(0), Some(2))
+        );
+    }
+}

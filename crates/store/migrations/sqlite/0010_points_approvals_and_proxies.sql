@@ -67,6 +67,10 @@ CREATE TABLE points_settings (
     community_id BLOB NOT NULL PRIMARY KEY REFERENCES communities (id),
     expiry_months INTEGER CHECK (expiry_months BETWEEN 1 AND 120),
     notice_days INTEGER NOT NULL CHECK (notice_days BETWEEN 1 AND 90),
+    -- The engagement ladder's thresholds (see linli_domain::engagement).
+    ladder_window_days INTEGER NOT NULL DEFAULT 90 CHECK (ladder_window_days BETWEEN 7 AND 730),
+    ladder_participant_occasions INTEGER NOT NULL DEFAULT 1 CHECK (ladder_participant_occasions >= 1),
+    ladder_volunteer_minutes INTEGER NOT NULL DEFAULT 240 CHECK (ladder_volunteer_minutes >= 1),
     last_expiry_run TEXT,
     updated_by BLOB REFERENCES accounts (id),
     updated_at TEXT NOT NULL

@@ -4,6 +4,7 @@ pub mod auth;
 pub mod communities;
 pub mod consent;
 pub mod directory;
+pub mod engagement;
 pub mod imports;
 pub mod json_time;
 pub mod matters;
@@ -141,6 +142,8 @@ pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(points::update_offer))
         .routes(routes!(points::add_confirmer))
         .routes(routes!(points::list_approvals))
+        .routes(routes!(engagement::engagement))
+        .routes(routes!(engagement::put_ladder))
         .routes(routes!(points::get_settings, points::put_settings))
         .routes(routes!(proxies::grant, proxies::list))
         .routes(routes!(proxies::revoke))
