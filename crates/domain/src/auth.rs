@@ -194,6 +194,9 @@ pub enum Action {
     /// Record (with the resident's consent) or end who may act on an elderly resident's
     /// points for them (grid workers: in their grids).
     ManagePointsProxies,
+    /// Publish a grid's monthly points ranking for public notice and answer objections to
+    /// it (grid workers: their grids).
+    PublishRankings,
 }
 
 /// How far a role reaches for an action.
@@ -265,6 +268,8 @@ fn reach(role: Role, action: Action) -> Option<Reach> {
         (ReadServiceHours, DistrictAdmin | Auditor) => Some(Reach::Scope),
         (ManagePointsProxies, GridWorker) => Some(Reach::OwnGrids),
         (ManagePointsProxies, CommunityStaff | CommunityAdmin) => Some(Reach::Scope),
+        (PublishRankings, GridWorker) => Some(Reach::OwnGrids),
+        (PublishRankings, CommunityStaff | CommunityAdmin) => Some(Reach::Scope),
         _ => None,
     }
 }

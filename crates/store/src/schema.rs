@@ -877,3 +877,32 @@ pub enum PointsExpiryNotices {
     NoticedAt,
     Amount,
 }
+
+#[derive(Iden, Clone, Copy)]
+pub enum PointsRankings {
+    Table,
+    CommunityId,
+    Id,
+    GridId,
+    Month,
+    Lines,
+    PublishedBy,
+    PublishedAt,
+    ObjectionsUntil,
+}
+
+#[derive(Iden, Clone, Copy)]
+pub enum PointsRankingObjections {
+    Table,
+    CommunityId,
+    Id,
+    RankingId,
+    Line,
+    Reason,
+    FiledBy,
+    FiledAt,
+    Outcome,
+    Answer,
+    AnsweredBy,
+    AnsweredAt,
+}

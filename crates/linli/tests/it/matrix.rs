@@ -66,9 +66,11 @@ enum Endpoint {
     IssueServiceCertificate,
     ListPointsApprovals,
     PutPointsSettings,
+    Engagement,
+    ListRankings,
 }
 
-const ENDPOINTS: [Endpoint; 49] = [
+const ENDPOINTS: [Endpoint; 51] = [
     Endpoint::Me,
     Endpoint::ReadCommunity,
     Endpoint::ListGrids,
@@ -118,6 +120,8 @@ const ENDPOINTS: [Endpoint; 49] = [
     Endpoint::IssueServiceCertificate,
     Endpoint::ListPointsApprovals,
     Endpoint::PutPointsSettings,
+    Endpoint::Engagement,
+    Endpoint::ListRankings,
 ];
 
 const SCOPES: [Scope; 4] = [
@@ -138,7 +142,8 @@ fn allowed_roles(endpoint: Endpoint) -> &'static [Role] {
         | Endpoint::MyMatters
         | Endpoint::TriageProposal
         | Endpoint::ListMediationCases
-        | Endpoint::ListPointsRules => &Role::ALL,
+        | Endpoint::ListPointsRules
+        | Endpoint::ListRankings => &Role::ALL,
         Endpoint::ReadPointsAccount => &[
             GridWorker,
             CommunityStaff,
@@ -149,7 +154,7 @@ fn allowed_roles(endpoint: Endpoint) -> &'static [Role] {
         Endpoint::AwardPoints | Endpoint::RecordServiceHours => {
             &[GridWorker, CommunityStaff, CommunityAdmin]
         }
-        Endpoint::ListServiceRecords => &[
+        Endpoint::ListServiceRecords | Endpoint::Engagement => &[
             GridWorker,
             CommunityStaff,
             CommunityAdmin,
@@ -236,6 +241,7 @@ fn denial_status(role: Role, endpoint: Endpoint, scope: Scope) -> u16 {
             | Endpoint::ExportServiceRecords
             | Endpoint::ListPointsApprovals
             | Endpoint::PutPointsSettings
+            | Endpoint::Engagement
     );
     let member = match scope {
         Scope::Own | Scope::OtherGrid => true,
@@ -571,6 +577,16 @@ fn request(
         Endpoint::ExportServiceRecords => (
             Method::GET,
             format!("/api/v1/communities/{community}/exports/service-records?format=csv"),
+            None,
+        ),
+        Endpoint::Engagement => (
+            Method::GET,
+            format!("/api/v1/communities/{community}/engagement"),
+            None,
+        ),
+        Endpoint::ListRankings => (
+            Method::GET,
+            format!("/api/v1/points/rankings?community_id={community}"),
             None,
         ),
         Endpoint::PutPointsSettings => (

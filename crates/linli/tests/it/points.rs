@@ -2022,3 +2022,232 @@ async fn old_points_expire_when_a_community_turns_expiry_on() {
         ledger_is_sound(&t.db).await;
     }
 }
+
+#[tokio::test]
+async fn monthly_rankings_are_published_masked_and_open_to_objections() {
+    use chrono::{Datelike, TimeZone};
+    for t in TestDb::all().await {
+        let world = seed_world(&t.db).await;
+        let app = TestApp::spawn(&t.db).await;
+        let staff = app.token(world.username(Role::CommunityStaff)).await;
+        let worker = app.token(world.username(Role::GridWorker)).await;
+        let first = signed_in_resident(&t.db, &world, "pt-rank-1", 70).await;
+        let second = signed_in_resident(&t.db, &world, "pt-rank-2", 71).await;
+        let third = add_resident(&t.db, world.a.id, world.a.grids[0], 72, None).await;
+        let elsewhere = add_resident(&t.db, world.a.id, world.a.grids[1], 73, None).await;
+        // Last month in the community's time (UTC+8).
+        let china = chrono::FixedOffset::east_opt(8 * 3600).unwrap();
+        let local = Utc::now().with_timezone(&china);
+        let this_month = china
+            .with_ymd_and_hms(local.year(), local.month(), 1, 0, 0, 0)
+            .unwrap();
+        let mid_last = (this_month - Duration::days(15)).with_timezone(&Utc);
+        let month = (this_month - Duration::days(15))
+            .format("%Y-%m")
+            .to_string();
+        let rule = {
+            let mut conn = t.db.acquire().await.unwrap();
+            ledger::current_rule(&mut conn.exec(), world.a.id, "proposal_adopted")
+                .await
+                .unwrap()
+                .unwrap()
+        };
+        let staff_id = world.account_id(Role::CommunityStaff);
+        let mut n = 0;
+        let mut award = |resident, points: i64| {
+            n += 1;
+            let request = award_request(
+                world.a.id,
+                staff_id,
+                &format!("rank-{n:04}"),
+                resident,
+                &rule,
+                points,
+            );
+            let db = t.db.clone();
+            async move {
+                ledger::submit(&db, request, mid_last)
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .receipt
+                    .transfer_id
+            }
+        };
+        award(first, 20).await;
+        award(first, 5).await;
+        award(second, 10).await;
+        award(third, 10).await;
+        let undone = award(second, 20).await;
+        award(elsewhere, 50).await;
+        ledger::submit(
+            &t.db,
+            reversal_request(world.a.id, staff_id, "rank-undo-1", undone),
+            mid_last + Duration::hours(1),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+
+        let publish = json!({ "grid_id": world.a.grids[0], "month": month });
+        let r = app
+            .post_json("/api/v1/points/rankings", &staff, &publish)
+            .await;
+        assert_eq!(r.status(), 201, "{}", t.engine);
+        let ranking: Value = r.json().await.unwrap();
+        let lines = ranking["lines"].as_array().unwrap();
+        let shown: Vec<(i64, &str, i64)> = lines
+            .iter()
+            .map(|l| {
+                (
+                    l["rank"].as_i64().unwrap(),
+                    l["name"].as_str().unwrap(),
+                    l["points"].as_i64().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            shown,
+            vec![(1, "居***", 25), (2, "居***", 10), (2, "居***", 10)]
+        );
+        assert!(!ranking.to_string().contains("居民70"), "names are masked");
+        // Once per grid and month; only months that are over; grid workers their grids.
+        let (status, p) = problem(
+            app.post_json("/api/v1/points/rankings", &staff, &publish)
+                .await,
+        )
+        .await;
+        assert_eq!(
+            (status, p["code"].as_str()),
+            (409, Some("ranking_published"))
+        );
+        let now_month = local.format("%Y-%m").to_string();
+        let (status, p) = problem(
+            app.post_json(
+                "/api/v1/points/rankings",
+                &staff,
+                &json!({ "grid_id": world.a.grids[0], "month": now_month }),
+            )
+            .await,
+        )
+        .await;
+        assert_eq!((status, p["code"].as_str()), (422, Some("month_not_over")));
+        let (status, _) = problem(
+            app.post_json(
+                "/api/v1/points/rankings",
+                &staff,
+                &json!({ "grid_id": world.a.grids[0], "month": "2026-13" }),
+            )
+            .await,
+        )
+        .await;
+        assert_eq!(status, 422);
+        let (status, _) = problem(
+            app.post_json(
+                "/api/v1/points/rankings",
+                &worker,
+                &json!({ "grid_id": world.a.grids[1], "month": month }),
+            )
+            .await,
+        )
+        .await;
+        assert_eq!(status, 404);
+
+        // A resident objects; only they and staff read the reason; staff answer once.
+        let id = ranking["id"].as_str().unwrap();
+        let me = app.token("pt-rank-2").await;
+        let other = app.token("pt-rank-1").await;
+        let objection = app
+            .post_json(
+                &format!("/api/v1/points/rankings/{id}/objections"),
+                &me,
+                &json!({ "line": 2, "reason": "我本月还参加了议事会" }),
+            )
+            .await;
+        assert_eq!(objection.status(), 201);
+        let objection: Value = objection.json().await.unwrap();
+        let (status, _) = problem(
+            app.post_json(
+                &format!("/api/v1/points/rankings/{id}/objections"),
+                &me,
+                &json!({ "line": 9, "reason": "行号不存在" }),
+            )
+            .await,
+        )
+        .await;
+        assert_eq!(status, 422);
+        let seen = |v: &Value| v["objections"][0]["reason"].clone();
+        assert_eq!(
+            seen(
+                &app.get_json(&format!("/api/v1/points/rankings/{id}"), &me)
+                    .await
+            ),
+            "我本月还参加了议事会"
+        );
+        assert!(
+            seen(
+                &app.get_json(&format!("/api/v1/points/rankings/{id}"), &other)
+                    .await
+            )
+            .is_null()
+        );
+        assert_eq!(
+            seen(
+                &app.get_json(&format!("/api/v1/points/rankings/{id}"), &staff)
+                    .await
+            ),
+            "我本月还参加了议事会"
+        );
+        let answer = format!(
+            "/api/v1/points/ranking-objections/{}/answer",
+            objection["id"].as_str().unwrap()
+        );
+        let body = json!({ "outcome": "dismissed", "answer": "议事会积分已计入第2名" });
+        let (status, _) = problem(app.post_json(&answer, &me, &body).await).await;
+        assert_eq!(status, 404);
+        assert_eq!(app.post_json(&answer, &staff, &body).await.status(), 200);
+        let (status, p) = problem(app.post_json(&answer, &staff, &body).await).await;
+        assert_eq!(
+            (status, p["code"].as_str()),
+            (409, Some("objection_answered"))
+        );
+        let listed = app
+            .get_json(
+                &format!("/api/v1/points/rankings?community_id={}", world.a.id),
+                &me,
+            )
+            .await;
+        assert_eq!(listed.as_array().unwrap().len(), 1);
+
+        // After the notice period, objections are closed.
+        let closed = {
+            let mut conn = t.db.acquire().await.unwrap();
+            let long_ago = Utc::now() - Duration::days(40);
+            linli_store::points::rankings::publish(
+                &mut conn.exec(),
+                world.a.id,
+                world.a.grids[0].0,
+                "2020-01",
+                &[],
+                staff_id,
+                long_ago,
+                long_ago + Duration::days(7),
+            )
+            .await
+            .unwrap()
+        };
+        let (status, p) = problem(
+            app.post_json(
+                &format!("/api/v1/points/rankings/{closed}/objections"),
+                &me,
+                &json!({ "reason": "太晚了吗" }),
+            )
+            .await,
+        )
+        .await;
+        assert_eq!(
+            (status, p["code"].as_str()),
+            (409, Some("objection_window_closed"))
+        );
+    }
+}

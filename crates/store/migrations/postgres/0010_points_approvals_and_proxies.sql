@@ -84,3 +84,42 @@ CREATE TABLE points_expiry_notices (
     amount BIGINT NOT NULL,
     PRIMARY KEY (community_id, resident_id)
 );
+
+-- Monthly rankings per grid, published for public notice (公示) with names masked; the
+-- lines are kept as published. Anyone in the community may object until
+-- `objections_until`; staff answer every objection.
+CREATE TABLE points_rankings (
+    community_id UUID NOT NULL REFERENCES communities (id),
+    id UUID NOT NULL,
+    grid_id UUID NOT NULL,
+    month TEXT NOT NULL,
+    lines TEXT NOT NULL,
+    published_by UUID NOT NULL REFERENCES accounts (id),
+    published_at TIMESTAMPTZ NOT NULL,
+    objections_until TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (community_id, id),
+    UNIQUE (community_id, grid_id, month),
+    FOREIGN KEY (community_id, grid_id) REFERENCES grids (community_id, id)
+);
+
+CREATE INDEX points_rankings_by_id ON points_rankings (id);
+
+CREATE TABLE points_ranking_objections (
+    community_id UUID NOT NULL REFERENCES communities (id),
+    id UUID NOT NULL,
+    ranking_id UUID NOT NULL,
+    line BIGINT,
+    reason TEXT NOT NULL,
+    filed_by UUID NOT NULL REFERENCES accounts (id),
+    filed_at TIMESTAMPTZ NOT NULL,
+    outcome TEXT CHECK (outcome IN ('upheld', 'dismissed')),
+    answer TEXT,
+    answered_by UUID REFERENCES accounts (id),
+    answered_at TIMESTAMPTZ,
+    PRIMARY KEY (community_id, id),
+    FOREIGN KEY (community_id, ranking_id) REFERENCES points_rankings (community_id, id),
+    CHECK ((outcome IS NULL) = (answered_at IS NULL))
+);
+
+CREATE INDEX points_ranking_objections_by_ranking ON points_ranking_objections (community_id, ranking_id);
+CREATE INDEX points_ranking_objections_by_id ON points_ranking_objections (id);

@@ -84,3 +84,42 @@ CREATE TABLE points_expiry_notices (
     amount INTEGER NOT NULL,
     PRIMARY KEY (community_id, resident_id)
 );
+
+-- Monthly rankings per grid, published for public notice (公示) with names masked; the
+-- lines are kept as published. Anyone in the community may object until
+-- `objections_until`; staff answer every objection.
+CREATE TABLE points_rankings (
+    community_id BLOB NOT NULL REFERENCES communities (id),
+    id BLOB NOT NULL,
+    grid_id BLOB NOT NULL,
+    month TEXT NOT NULL,
+    lines TEXT NOT NULL,
+    published_by BLOB NOT NULL REFERENCES accounts (id),
+    published_at TEXT NOT NULL,
+    objections_until TEXT NOT NULL,
+    PRIMARY KEY (community_id, id),
+    UNIQUE (community_id, grid_id, month),
+    FOREIGN KEY (community_id, grid_id) REFERENCES grids (community_id, id)
+);
+
+CREATE INDEX points_rankings_by_id ON points_rankings (id);
+
+CREATE TABLE points_ranking_objections (
+    community_id BLOB NOT NULL REFERENCES communities (id),
+    id BLOB NOT NULL,
+    ranking_id BLOB NOT NULL,
+    line INTEGER,
+    reason TEXT NOT NULL,
+    filed_by BLOB NOT NULL REFERENCES accounts (id),
+    filed_at TEXT NOT NULL,
+    outcome TEXT CHECK (outcome IN ('upheld', 'dismissed')),
+    answer TEXT,
+    answered_by BLOB REFERENCES accounts (id),
+    answered_at TEXT,
+    PRIMARY KEY (community_id, id),
+    FOREIGN KEY (community_id, ranking_id) REFERENCES points_rankings (community_id, id),
+    CHECK ((outcome IS NULL) = (answered_at IS NULL))
+);
+
+CREATE INDEX points_ranking_objections_by_ranking ON points_ranking_objections (community_id, ranking_id);
+CREATE INDEX points_ranking_objections_by_id ON points_ranking_objections (id);

@@ -8,6 +8,7 @@ pub mod expiry;
 pub mod ledger;
 pub(crate) mod pg_ledger;
 pub mod proxies;
+pub mod rankings;
 pub mod rules;
 
 pub use ledger::{

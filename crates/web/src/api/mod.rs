@@ -15,6 +15,7 @@ pub mod ops;
 pub mod photos;
 pub mod points;
 pub mod proxies;
+pub mod rankings;
 pub mod registry;
 pub mod residents;
 pub mod service;
@@ -143,6 +144,10 @@ pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(points::add_confirmer))
         .routes(routes!(points::list_approvals))
         .routes(routes!(engagement::engagement))
+        .routes(routes!(rankings::publish, rankings::list))
+        .routes(routes!(rankings::get))
+        .routes(routes!(rankings::object))
+        .routes(routes!(rankings::answer))
         .routes(routes!(engagement::put_ladder))
         .routes(routes!(points::get_settings, points::put_settings))
         .routes(routes!(proxies::grant, proxies::list))
