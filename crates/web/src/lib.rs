@@ -81,6 +81,35 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/points", get(pages::points::mine))
         .route("/points/catalogue", get(pages::points::catalogue))
+        .route("/points/hours", get(pages::volunteering::my_hours))
+        .route("/points/staff", get(pages::points_staff::console))
+        .route("/points/staff/records", post(pages::points_staff::record))
+        .route(
+            "/points/staff/records/{id}/decide",
+            post(pages::points_staff::decide_record),
+        )
+        .route(
+            "/points/staff/approvals/{id}/decide",
+            post(pages::points_staff::decide_approval),
+        )
+        .route(
+            "/points/staff/certificates",
+            post(pages::points_staff::certificate),
+        )
+        .route(
+            "/points/staff/rankings",
+            post(pages::points_staff::publish_ranking),
+        )
+        .route("/points/rankings", get(pages::rankings::list))
+        .route("/points/rankings/{id}", get(pages::rankings::show))
+        .route(
+            "/points/rankings/{id}/objections",
+            post(pages::rankings::object),
+        )
+        .route(
+            "/points/ranking-objections/{id}/answer",
+            post(pages::rankings::answer),
+        )
         .route("/points/redeem", post(pages::points::redeem))
         .route("/points/redemptions/{id}", get(pages::points::redemption))
         .route(

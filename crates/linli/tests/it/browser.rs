@@ -833,3 +833,122 @@ async fn a_resident_redeems_points_on_a_phone_and_the_partner_confirms_the_code(
         .unwrap();
     client.close().await.unwrap();
 }
+
+/// Sets a form field's value directly (date and time inputs take typed keys in the
+/// browser's locale format; the value property is the same everywhere).
+async fn set_value(client: &Client, id: &str, value: &str) {
+    client
+        .execute(
+            "document.getElementById(arguments[0]).value = arguments[1]",
+            vec![serde_json::json!(id), serde_json::json!(value)],
+        )
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn staff_record_and_verify_hours_then_print_a_certificate() {
+    let Some((_driver, client)) = start_browser().await else {
+        return;
+    };
+    let t = TestDb::sqlite().await;
+    let world = crate::support::seed_world(&t.db).await;
+    let app = TestApp::spawn(&t.db).await;
+    client.set_window_size(1280, 900).await.unwrap();
+    sign_in(
+        &client,
+        &app,
+        world.username(Role::CommunityStaff),
+        crate::support::PASSWORD,
+    )
+    .await;
+    client.goto(&app.url("/points")).await.unwrap();
+    click(&client, "[data-testid=staff-link]").await;
+    text_of(&client, "[data-testid=rules]").await;
+
+    // Record two hours of yesterday's service for the first seeded resident.
+    let id_number = crate::support::valid_id(crate::support::SEEDED_PEOPLE[0].2);
+    let yesterday = (chrono::Utc::now() + chrono::Duration::hours(8) - chrono::Duration::days(1))
+        .format("%Y-%m-%d")
+        .to_string();
+    client
+        .execute(
+            "document.getElementById('record-hours').open = true",
+            vec![],
+        )
+        .await
+        .unwrap();
+    for (id, value) in [
+        ("id_number", id_number.as_str()),
+        ("activity", "重阳敬老活动"),
+        ("content", "陪伴长者、协助助餐"),
+        ("organiser", "社区党群服务中心"),
+        ("date", yesterday.as_str()),
+        ("start", "09:00"),
+        ("end", "11:00"),
+        ("evidence", "签到表"),
+    ] {
+        set_value(&client, id, value).await;
+    }
+    post_and_wait(&client, "record-submit", "[data-testid=staff-notice]").await;
+    let pending = text_of(&client, "[data-testid=pending-records]").await;
+    assert!(
+        pending.contains("张伟") && pending.contains("2.00"),
+        "{pending}"
+    );
+    shot(&client, "points-staff-desktop").await;
+
+    // Verify it: the console says so and the record leaves the queue.
+    post_and_wait(&client, "verify-record", "[data-testid=staff-notice]").await;
+    assert!(
+        client
+            .find(Locator::Css("[data-testid=pending-records]"))
+            .await
+            .is_err(),
+        "the verified record left the queue"
+    );
+    let ledger = text_of(&client, "[data-testid=ledger]").await;
+    assert!(ledger.contains("重阳敬老活动"), "{ledger}");
+
+    // Issue and print the certificate.
+    client
+        .execute(
+            "document.getElementById('issue-certificate').open = true",
+            vec![],
+        )
+        .await
+        .unwrap();
+    set_value(&client, "cert_id_number", &id_number).await;
+    post_and_wait(
+        &client,
+        "certificate-submit",
+        "[data-testid=certificate-hours]",
+    )
+    .await;
+    assert_eq!(
+        text_of(&client, "[data-testid=certificate-hours]").await,
+        "2.00"
+    );
+    assert_eq!(
+        text_of(&client, "[data-testid=certificate-name]").await,
+        "张伟"
+    );
+    assert_eq!(
+        text_of(&client, "[data-testid=certificate-document]").await,
+        id_number
+    );
+    let centred = client
+        .execute(
+            "return getComputedStyle(document.querySelector('h1')).textAlign",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        centred,
+        serde_json::json!("center"),
+        "the print stylesheet applies (the CSP allows no inline style)"
+    );
+    shot(&client, "volunteer-certificate").await;
+    client.close().await.unwrap();
+}

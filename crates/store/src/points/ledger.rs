@@ -1072,6 +1072,22 @@ pub(crate) async fn find_transfer<R: Run>(
 
 /// The community a transfer belongs to, found by its id alone (the API names transfers
 /// by id).
+/// The community's latest transfers, newest first (the staff ledger view).
+pub async fn recent_transfers(
+    ex: &mut crate::Exec<'_>,
+    community: CommunityId,
+    limit: u64,
+) -> Result<Vec<TransferRow>> {
+    let q = Query::select()
+        .columns(TRANSFER_COLUMNS)
+        .from(PointsTransfers::Table)
+        .and_where(Expr::col(PointsTransfers::CommunityId).eq(community.0))
+        .order_by(PointsTransfers::Seq, sea_query::Order::Desc)
+        .limit(limit)
+        .to_owned();
+    ex.fetch_all(&q).await
+}
+
 pub async fn transfer_community(ex: &mut crate::Exec<'_>, id: Uuid) -> Result<Option<CommunityId>> {
     let q = Query::select()
         .column(PointsTransfers::CommunityId)

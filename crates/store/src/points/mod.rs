@@ -13,7 +13,7 @@ pub mod rules;
 
 pub use ledger::{
     Answer, Award, Change, Confirm, Expire, LedgerRequest, Outcome, Receipt, Redeem, Refund,
-    RefundReason, Refusal, Reversal, escrow_account, issuance_account, submit, submit_all,
-    transfer_community,
+    RefundReason, Refusal, Reversal, TransferRow, escrow_account, issuance_account,
+    recent_transfers, submit, submit_all, transfer_community,
 };
 pub use rules::{RuleRow, current_rule, current_rules, put_rule, rule_versions, seed_rules};

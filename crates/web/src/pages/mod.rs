@@ -10,6 +10,8 @@ pub mod login;
 pub mod matters;
 pub mod mediation;
 pub mod points;
+pub mod points_staff;
+pub mod rankings;
 pub mod registry;
 pub mod volunteering;
 

@@ -59,6 +59,10 @@ pub struct MinePage {
     /// `None` for someone with no resident record (staff, partners).
     pub account: Option<AccountPart>,
     pub can_confirm: bool,
+    /// Staff who keep points and volunteering see the console link.
+    pub can_staff: bool,
+    /// Elderly residents this person acts for as a proxy: (id, name, balance).
+    pub acting_for: Vec<(Uuid, String, i64)>,
 }
 
 fn kind_label(t: &Tr, kind: &str) -> &'static str {
@@ -153,10 +157,19 @@ pub async fn mine(
             })
         }
     };
+    let acting_for = crate::api::proxies::acting_for(State(state.clone()), principal.clone())
+        .await?
+        .0
+        .into_iter()
+        .map(|a| (a.resident_id, a.name, a.balance))
+        .collect();
     let page = MinePage {
         chrome: chrome(&principal, &target, &ctx.community_name, "/points"),
         account,
         can_confirm: may_open_confirm_page(&principal, ctx.community()),
+        can_staff: principal.can(linli_domain::auth::Action::ReadServiceHours, &target)
+            || principal.can(linli_domain::auth::Action::ReadPoints, &target),
+        acting_for,
     };
     Ok(render(&page))
 }
@@ -177,6 +190,8 @@ pub struct OfferLine {
 pub struct CataloguePage {
     pub chrome: Chrome,
     pub balance: i64,
+    /// Redeeming for an elderly resident as their proxy: who.
+    pub on_behalf_of: Option<(Uuid, String)>,
     pub offers: Vec<OfferLine>,
     pub error: Option<String>,
 }
@@ -202,10 +217,28 @@ async fn catalogue_page(
     state: &AppState,
     principal: &Principal,
     error: Option<String>,
+    on_behalf_of: Option<Uuid>,
 ) -> Result<CataloguePage, ApiError> {
     let (target, ctx) = home_target(state, principal).await?;
     let t = Tr::new(principal.locale);
-    let balance = match my_resident(state, principal).await? {
+    let acting = match on_behalf_of {
+        None => my_resident(state, principal).await?,
+        Some(resident) => {
+            let (community, resident, _) =
+                crate::api::points::acting_resident(state, principal, Some(resident)).await?;
+            Some((community, resident))
+        }
+    };
+    let proxied = match on_behalf_of {
+        Some(resident) => {
+            let mut conn = state.db.acquire().await?;
+            residents::find_resident(&mut conn.exec(), ResidentId(resident))
+                .await?
+                .map(|r| (r.id, r.name))
+        }
+        None => None,
+    };
+    let balance = match acting {
         Some((community, resident)) => {
             let mut conn = state.db.acquire().await?;
             linli_store::points::accounts::history(&mut conn.exec(), community, resident, None, 1)
@@ -221,6 +254,7 @@ async fn catalogue_page(
     Ok(CataloguePage {
         chrome: chrome(principal, &target, &ctx.community_name, "/points"),
         balance,
+        on_behalf_of: proxied,
         offers: offers
             .into_iter()
             .map(|o| offer_line(&t, o, balance))
@@ -230,11 +264,22 @@ async fn catalogue_page(
 }
 
 /// What can be redeemed now, with the resident's balance.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogueQuery {
+    /// Redeem for the resident one is a standing proxy for.
+    #[serde(rename = "for")]
+    pub for_resident: Option<Uuid>,
+}
+
 pub async fn catalogue(
     State(state): State<AppState>,
     SignedIn(principal): SignedIn,
+    axum::extract::Query(query): axum::extract::Query<CatalogueQuery>,
 ) -> Result<Response, ApiError> {
-    Ok(render(&catalogue_page(&state, &principal, None).await?))
+    Ok(render(
+        &catalogue_page(&state, &principal, None, query.for_resident).await?,
+    ))
 }
 
 #[derive(Debug, Deserialize)]
@@ -244,6 +289,8 @@ pub struct RedeemForm {
     pub csrf: String,
     pub offer_id: Uuid,
     pub key: String,
+    /// Set when a proxy redeems for the resident they act for.
+    pub on_behalf_of: Option<Uuid>,
 }
 
 /// A refusal as the person at the phone or counter reads it.
@@ -276,19 +323,41 @@ pub async fn redeem(
 ) -> Result<Response, ApiError> {
     let key = form_key(&form.key)?;
     let t = Tr::new(principal.locale);
-    let outcome = match my_resident(&state, &principal).await? {
-        None => Err(ApiError::Rule {
+    let acting = match form.on_behalf_of {
+        None => Ok(my_resident(&state, &principal)
+            .await?
+            .map(|(c, r)| (c, r, None))),
+        Some(_) => crate::api::points::acting_resident(&state, &principal, form.on_behalf_of)
+            .await
+            .map(Some),
+    };
+    let outcome = match acting {
+        Err(error) => Err(error),
+        Ok(None) => Err(ApiError::Rule {
             field: "resident",
             code: "not_a_resident",
             message: String::new(),
         }),
-        Some((community, resident)) => {
+        Ok(Some((community, resident, proxy))) => {
             let redemption = Uuid::now_v7();
+            let audit = proxy.map(|proxy| {
+                principal.success_event(
+                    community,
+                    "points_redeemed_by_proxy",
+                    "resident",
+                    resident,
+                    serde_json::json!({ "proxy_id": proxy, "offer_id": form.offer_id }),
+                )
+            });
             let request = LedgerRequest {
                 community,
                 actor: Some(principal.account_id),
                 key: Some(key),
-                request: serde_json::json!({ "op": "redeem", "offer_id": form.offer_id }),
+                request: serde_json::json!({
+                    "op": "redeem",
+                    "offer_id": form.offer_id,
+                    "on_behalf_of": form.on_behalf_of,
+                }),
                 change: Change::Redeem(Redeem {
                     resident: ResidentId(resident),
                     redemption,
@@ -296,7 +365,7 @@ pub async fn redeem(
                     code_hash: code_hash(&redemption_code(&state.data_key, redemption)),
                     valid_for: REDEMPTION_VALIDITY,
                 }),
-                audit: None,
+                audit,
             };
             match ledger::submit(&state.db, request, Utc::now()).await? {
                 Ok(answer) => Ok(answer.receipt.subject_id.unwrap_or(redemption)),
@@ -307,7 +376,13 @@ pub async fn redeem(
     match outcome {
         Ok(id) => Ok(Redirect::to(&format!("/points/redemptions/{id}")).into_response()),
         Err(error) => {
-            let page = catalogue_page(&state, &principal, Some(refusal_text(&t, &error))).await?;
+            let page = catalogue_page(
+                &state,
+                &principal,
+                Some(refusal_text(&t, &error)),
+                form.on_behalf_of,
+            )
+            .await?;
             Ok(render_with_status(error.status(), &page))
         }
     }

@@ -127,3 +127,81 @@ pub async fn certificate(
     };
     Ok(render(&page))
 }
+
+pub struct HoursLine {
+    pub activity: String,
+    pub when: String,
+    pub hours: String,
+    pub status: &'static str,
+    pub status_class: &'static str,
+    pub reason: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "points_hours.html")]
+pub struct HoursPage {
+    pub chrome: crate::pages::Chrome,
+    pub total: Option<String>,
+    pub lines: Vec<HoursLine>,
+}
+
+/// A resident's own service records and the hours that count.
+pub async fn my_hours(
+    State(state): State<AppState>,
+    SignedIn(principal): SignedIn,
+) -> Result<Response, ApiError> {
+    let (target, ctx) = crate::pages::home_target(&state, &principal).await?;
+    let t = crate::i18n::Tr::new(principal.locale);
+    let mine = residents::find_reporter(&state.db, ctx.community(), principal.account_id).await?;
+    let (total, lines) = match mine {
+        None => (None, Vec::new()),
+        Some(me) => {
+            let filter = store::RecordFilter {
+                volunteer: Some(me.id),
+                ..store::RecordFilter::default()
+            };
+            let rows = {
+                let mut conn = state.db.acquire().await?;
+                store::list_records(&mut conn.exec(), ctx.community(), &filter, 500).await?
+            };
+            let (minutes, _) = store::counted(&rows);
+            let lines = rows
+                .into_iter()
+                .map(|r| {
+                    let status = r.status();
+                    HoursLine {
+                        activity: r.activity,
+                        when: crate::pages::local_time(&r.started_at, &ctx.time_zone),
+                        hours: volunteering::hours(r.minutes),
+                        status: t.t(match status {
+                            linli_domain::volunteering::RecordStatus::Pending => {
+                                "points.hours.status.pending"
+                            }
+                            linli_domain::volunteering::RecordStatus::Verified => {
+                                "points.hours.status.verified"
+                            }
+                            linli_domain::volunteering::RecordStatus::Rejected => {
+                                "points.hours.status.rejected"
+                            }
+                            linli_domain::volunteering::RecordStatus::Superseded => {
+                                "points.hours.status.superseded"
+                            }
+                        }),
+                        status_class: match status {
+                            linli_domain::volunteering::RecordStatus::Verified => "status-ok",
+                            linli_domain::volunteering::RecordStatus::Pending => "status-info",
+                            _ => "status-danger",
+                        },
+                        reason: r.reason,
+                    }
+                })
+                .collect();
+            (Some(volunteering::hours(minutes)), lines)
+        }
+    };
+    Ok(render(&HoursPage {
+        chrome: crate::pages::chrome(&principal, &target, &ctx.community_name, "/points"),
+        total,
+        lines,
+    }))
+}
