@@ -100,6 +100,14 @@ pub fn app(state: AppState) -> Router {
             "/points/staff/rankings",
             post(pages::points_staff::publish_ranking),
         )
+        .route(
+            "/points/staff/proxies",
+            post(pages::points_staff::grant_proxy),
+        )
+        .route(
+            "/points/staff/settings",
+            post(pages::points_staff::settings),
+        )
         .route("/points/rankings", get(pages::rankings::list))
         .route("/points/rankings/{id}", get(pages::rankings::show))
         .route(

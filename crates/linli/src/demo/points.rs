@@ -6,13 +6,14 @@
 //! Everything goes through the ledger itself, in time order, so the chain, balances and
 //! caps are exactly what live use would have produced. Deterministic.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Datelike, Duration, TimeZone, Utc};
 use linli_domain::auth::GridFilter;
 use linli_domain::points::{IdempotencyKey, PointsRule, period_starts};
 use linli_domain::volunteering::{Decision, ServiceSpan};
 use linli_domain::{AccountId, CommunityId, ResidentId};
 use linli_store::Db;
 use linli_store::points::catalogue::{self, NewOffer};
+use linli_store::points::rankings;
 use linli_store::points::{
     self as ledger, Award, Change, Confirm, LedgerRequest, Redeem, Refund, RefundReason,
 };
@@ -162,7 +163,52 @@ pub async fn seed_points(
         }
     }
     transfers += submit(db, batch).await?;
+    publish_last_month(db, community, staff, now).await?;
     Ok((offers.len(), transfers))
+}
+
+/// Last month's ranking of every grid, on public notice from now (so the pages show one
+/// open to objections).
+async fn publish_last_month(
+    db: &Db,
+    community: CommunityId,
+    staff: AccountId,
+    now: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    let china = chrono::FixedOffset::east_opt(8 * 3600).expect("UTC+8");
+    let local = now.with_timezone(&china).date_naive();
+    let this_month = local.with_day(1).unwrap_or(local);
+    let last_month = (this_month - Duration::days(1))
+        .with_day(1)
+        .unwrap_or(this_month);
+    let start = |d: chrono::NaiveDate| {
+        china
+            .from_local_datetime(&d.and_time(chrono::NaiveTime::MIN))
+            .single()
+            .map(|t| t.with_timezone(&Utc))
+    };
+    let (Some(from), Some(until)) = (start(last_month), start(this_month)) else {
+        return Ok(());
+    };
+    let month = last_month.format("%Y-%m").to_string();
+    let mut tx = db.begin().await?;
+    let mut ex = tx.exec();
+    for grid in linli_store::registry::list_grids(&mut ex, community, &GridFilter::All).await? {
+        let lines = rankings::compute(&mut ex, community, grid.id, from, until, 20).await?;
+        rankings::publish(
+            &mut ex,
+            community,
+            grid.id,
+            &month,
+            &lines,
+            staff,
+            now,
+            now + Duration::days(7),
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(())
 }
 
 async fn submit(db: &Db, batch: Vec<(HistoryStep, DateTime<Utc>)>) -> anyhow::Result<usize> {

@@ -950,5 +950,86 @@ async fn staff_record_and_verify_hours_then_print_a_certificate() {
         "the print stylesheet applies (the CSP allows no inline style)"
     );
     shot(&client, "volunteer-certificate").await;
+
+    // Record that a daughter acts for her 80-year-old mother, with her consent.
+    crate::support::add_person(
+        &t.db,
+        world.a.id,
+        world.a.grids[0],
+        80,
+        (
+            "王奶奶".into(),
+            "13700000080".into(),
+            "44030319460303008".into(),
+        ),
+        None,
+    )
+    .await;
+    let daughter = crate::support::add_account(&t.db, "daughter-wang", Some(world.a.id)).await;
+    crate::support::grant(&t.db, world.a.id, daughter, Role::Resident, &[]).await;
+    client.goto(&app.url("/points/staff")).await.unwrap();
+    client
+        .execute("document.getElementById('grant-proxy').open = true", vec![])
+        .await
+        .unwrap();
+    for (id, value) in [
+        (
+            "proxy_id_number",
+            crate::support::valid_id("44030319460303008"),
+        ),
+        ("proxy_username", "daughter-wang".to_owned()),
+        ("consent_evidence", "本人签署授权书，网格员见证".to_owned()),
+    ] {
+        set_value(&client, id, &value).await;
+    }
+    post_and_wait(&client, "proxy-submit", "[data-testid=staff-notice]").await;
+    assert!(
+        text_of(&client, "[data-testid=staff-notice]")
+            .await
+            .contains("代理人")
+    );
+
+    // The administrator turns expiry on; a bad value changes nothing.
+    switch_to(
+        &client,
+        &app,
+        world.username(Role::CommunityAdmin),
+        crate::support::PASSWORD,
+    )
+    .await;
+    client.goto(&app.url("/points/staff")).await.unwrap();
+    client
+        .execute("document.getElementById('settings').open = true", vec![])
+        .await
+        .unwrap();
+    // (Past the browser's own check, as a hand-made request would be.)
+    client
+        .execute(
+            "document.getElementById('window_days').removeAttribute('min')",
+            vec![],
+        )
+        .await
+        .unwrap();
+    set_value(&client, "expiry_months", "12").await;
+    set_value(&client, "window_days", "3").await;
+    post_and_wait(&client, "settings-submit", "[data-testid=staff-error]").await;
+    let settings = |db: linli_store::Db| async move {
+        let mut conn = db.acquire().await.unwrap();
+        linli_store::points::expiry::settings(&mut conn.exec(), world.a.id)
+            .await
+            .unwrap()
+    };
+    assert_eq!(settings(t.db.clone()).await, None, "nothing saved");
+    client
+        .execute("document.getElementById('settings').open = true", vec![])
+        .await
+        .unwrap();
+    set_value(&client, "expiry_months", "12").await;
+    set_value(&client, "window_days", "90").await;
+    post_and_wait(&client, "settings-submit", "[data-testid=staff-notice]").await;
+    assert_eq!(
+        settings(t.db.clone()).await.and_then(|s| s.expiry_months),
+        Some(12)
+    );
     client.close().await.unwrap();
 }

@@ -32,6 +32,33 @@ pub struct LadderView {
     pub volunteer_minutes: i64,
 }
 
+impl LadderView {
+    /// The thresholds, if each is in range.
+    pub fn checked(&self) -> Result<Ladder, ApiError> {
+        let bad = |field: &'static str, message: &str| ApiError::InvalidField {
+            field,
+            message: message.to_owned(),
+        };
+        if !(7..=730).contains(&self.window_days) {
+            return Err(bad("window_days", "window_days is 7 to 730"));
+        }
+        if self.participant_occasions < 1 {
+            return Err(bad(
+                "participant_occasions",
+                "participant_occasions is at least 1",
+            ));
+        }
+        if self.volunteer_minutes < 1 {
+            return Err(bad("volunteer_minutes", "volunteer_minutes is at least 1"));
+        }
+        Ok(Ladder {
+            window_days: self.window_days,
+            participant_occasions: self.participant_occasions,
+            volunteer_minutes: self.volunteer_minutes,
+        })
+    }
+}
+
 impl From<Ladder> for LadderView {
     fn from(l: Ladder) -> Self {
         LadderView {
@@ -192,27 +219,7 @@ pub async fn put_ladder(
             Deny::AsForbidden,
         )
         .await?;
-    let bad = |field: &'static str, message: &str| ApiError::InvalidField {
-        field,
-        message: message.to_owned(),
-    };
-    if !(7..=730).contains(&body.window_days) {
-        return Err(bad("window_days", "window_days is 7 to 730"));
-    }
-    if body.participant_occasions < 1 {
-        return Err(bad(
-            "participant_occasions",
-            "participant_occasions is at least 1",
-        ));
-    }
-    if body.volunteer_minutes < 1 {
-        return Err(bad("volunteer_minutes", "volunteer_minutes is at least 1"));
-    }
-    let ladder = Ladder {
-        window_days: body.window_days,
-        participant_occasions: body.participant_occasions,
-        volunteer_minutes: body.volunteer_minutes,
-    };
+    let ladder = body.checked()?;
     let now = Utc::now();
     let mut tx = state.db.begin().await?;
     engagement::put_ladder(

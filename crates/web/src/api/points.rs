@@ -802,6 +802,26 @@ pub struct PointsSettingsView {
     pub notice_days: Option<i64>,
 }
 
+impl PointsSettingsView {
+    /// The notice period (default 30 days), if both values are in range.
+    pub fn checked(&self) -> Result<i64, ApiError> {
+        if self.expiry_months.is_some_and(|m| !(1..=120).contains(&m)) {
+            return Err(ApiError::InvalidField {
+                field: "expiry_months",
+                message: "expiry_months is 1 to 120, or null for no expiry".to_owned(),
+            });
+        }
+        let notice_days = self.notice_days.unwrap_or(expiry::DEFAULT_NOTICE_DAYS);
+        if !(1..=90).contains(&notice_days) {
+            return Err(ApiError::InvalidField {
+                field: "notice_days",
+                message: "notice_days is 1 to 90".to_owned(),
+            });
+        }
+        Ok(notice_days)
+    }
+}
+
 /// The community's points settings. Everyone in the community may read them.
 #[utoipa::path(get, path = "/api/v1/communities/{id}/points-settings", tag = "points", security(("bearer" = [])),
     params(("id" = Uuid, Path)), responses((status = 200, body = PointsSettingsView), (status = 404, body = Problem)))]
@@ -843,19 +863,7 @@ pub async fn put_settings(
             Deny::AsForbidden,
         )
         .await?;
-    if body.expiry_months.is_some_and(|m| !(1..=120).contains(&m)) {
-        return Err(ApiError::InvalidField {
-            field: "expiry_months",
-            message: "expiry_months is 1 to 120, or null for no expiry".to_owned(),
-        });
-    }
-    let notice_days = body.notice_days.unwrap_or(expiry::DEFAULT_NOTICE_DAYS);
-    if !(1..=90).contains(&notice_days) {
-        return Err(ApiError::InvalidField {
-            field: "notice_days",
-            message: "notice_days is 1 to 90".to_owned(),
-        });
-    }
+    let notice_days = body.checked()?;
     let now = Utc::now();
     let mut tx = state.db.begin().await?;
     expiry::put_settings(

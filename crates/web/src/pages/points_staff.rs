@@ -103,6 +103,12 @@ pub struct StaffPage {
     pub last_month: String,
     pub stages: Vec<StageLine>,
     pub moves: Vec<(String, String, u64)>,
+    pub can_proxy: bool,
+    pub can_settings: bool,
+    /// Current settings: expiry months ("" when off), notice days, ladder thresholds.
+    pub expiry_months: String,
+    pub notice_days: i64,
+    pub ladder: linli_domain::engagement::Ladder,
 }
 
 #[derive(Debug, Deserialize)]
@@ -305,6 +311,23 @@ async fn staff_page(
     } else {
         (Vec::new(), Vec::new())
     };
+    let (expiry_months, notice_days, ladder) = {
+        let mut conn = state.db.acquire().await?;
+        let mut ex = conn.exec();
+        let settings = linli_store::points::expiry::settings(&mut ex, community).await?;
+        let ladder = linli_store::engagement::ladder(&mut ex, community).await?;
+        (
+            settings
+                .as_ref()
+                .and_then(|s| s.expiry_months)
+                .map(|m| m.to_string())
+                .unwrap_or_default(),
+            settings.map_or(linli_store::points::expiry::DEFAULT_NOTICE_DAYS, |s| {
+                s.notice_days
+            }),
+            ladder,
+        )
+    };
     let offset = linli_domain::matters::utc_offset(&ctx.time_zone);
     let local_now = Utc::now().with_timezone(&offset);
     let last_month = (local_now
@@ -334,6 +357,11 @@ async fn staff_page(
         last_month,
         stages,
         moves,
+        can_proxy: principal.can(Action::ManagePointsProxies, &target),
+        can_settings: principal.can(Action::ManagePointsRules, &target),
+        expiry_months,
+        notice_days,
+        ladder,
     })
 }
 
@@ -354,6 +382,8 @@ pub async fn console(
 ) -> Result<Response, ApiError> {
     let notice = match query.done.as_deref() {
         Some("recorded") => Some("points.staff.done.recorded"),
+        Some("proxy") => Some("points.staff.done.proxy"),
+        Some("settings") => Some("points.staff.done.settings"),
         Some("decided") => Some("points.staff.done.decided"),
         Some("approved") => Some("points.staff.done.approved"),
         _ => None,
@@ -586,6 +616,117 @@ pub async fn publish_ranking(
         Ok((_, view)) => {
             Ok(Redirect::to(&format!("/points/rankings/{}", view.0.id)).into_response())
         }
+        Err(error) => refused(&state, &principal, error).await,
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProxyForm {
+    #[serde(default)]
+    pub csrf: String,
+    pub id_number: String,
+    pub proxy_username: String,
+    pub relation: String,
+    pub consent_evidence: String,
+}
+
+/// Records a proxy from the console: the elderly resident by ID-card number, the proxy by
+/// their sign-in name.
+pub async fn grant_proxy(
+    State(state): State<AppState>,
+    SignedIn(principal): SignedIn,
+    PageForm(form): PageForm<ProxyForm>,
+) -> Result<Response, ApiError> {
+    let outcome = async {
+        let (_, ctx) = home_target(&state, &principal).await?;
+        let resident = resident_by_id_number(&state, ctx.community(), &form.id_number).await?;
+        let proxy = {
+            let mut conn = state.db.acquire().await?;
+            linli_store::auth::find_account_by_username(
+                &mut conn.exec(),
+                form.proxy_username.trim(),
+            )
+            .await?
+        }
+        .ok_or(ApiError::Rule {
+            field: "proxy_username",
+            code: "unknown_account",
+            message: "no account has this sign-in name".to_owned(),
+        })?;
+        let body = crate::api::proxies::NewProxyRequest {
+            resident_id: resident,
+            proxy_account_id: proxy.id,
+            relation: form.relation.clone(),
+            consent_evidence: form.consent_evidence.clone(),
+        };
+        crate::api::proxies::grant(State(state.clone()), principal.clone(), ApiJson(body)).await
+    }
+    .await;
+    match outcome {
+        Ok(_) => Ok(Redirect::to("/points/staff?done=proxy").into_response()),
+        Err(error) => refused(&state, &principal, error).await,
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SettingsForm {
+    #[serde(default)]
+    pub csrf: String,
+    #[serde(default)]
+    pub expiry_months: String,
+    pub notice_days: i64,
+    pub window_days: i64,
+    pub participant_occasions: i64,
+    pub volunteer_minutes: i64,
+}
+
+/// Expiry and the engagement ladder's thresholds (community administrators).
+pub async fn settings(
+    State(state): State<AppState>,
+    SignedIn(principal): SignedIn,
+    PageForm(form): PageForm<SettingsForm>,
+) -> Result<Response, ApiError> {
+    let outcome = async {
+        let (_, ctx) = home_target(&state, &principal).await?;
+        let expiry_months = match form.expiry_months.trim() {
+            "" => None,
+            raw => Some(raw.parse::<i64>().map_err(|_| ApiError::InvalidField {
+                field: "expiry_months",
+                message: "expiry_months is a number of months, or empty for no expiry".to_owned(),
+            })?),
+        };
+        let settings = crate::api::points::PointsSettingsView {
+            expiry_months,
+            notice_days: Some(form.notice_days),
+        };
+        let ladder = crate::api::engagement::LadderView {
+            window_days: form.window_days,
+            participant_occasions: form.participant_occasions,
+            volunteer_minutes: form.volunteer_minutes,
+        };
+        // Both checked before either is saved, so a bad value changes nothing.
+        settings.checked()?;
+        ladder.checked()?;
+        let _saved = crate::api::points::put_settings(
+            State(state.clone()),
+            principal.clone(),
+            ApiPath(ctx.community_id),
+            ApiJson(settings),
+        )
+        .await?;
+        crate::api::engagement::put_ladder(
+            State(state.clone()),
+            principal.clone(),
+            ApiPath(ctx.community_id),
+            ApiJson(ladder),
+        )
+        .await
+    }
+    .await;
+    match outcome {
+        Ok(_) => Ok(Redirect::to("/points/staff?done=settings").into_response()),
         Err(error) => refused(&state, &principal, error).await,
     }
 }
