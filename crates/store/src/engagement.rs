@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use linli_domain::engagement::{Activity, Ladder};
 use linli_domain::{AccountId, CommunityId};
-use sea_query::{Alias, Expr, ExprTrait, JoinType, OnConflict, Query};
+use sea_query::{Alias, Expr, ExprTrait, OnConflict, Query};
 use uuid::Uuid;
 
 use crate::schema::{
@@ -95,13 +95,6 @@ pub async fn residents_by_grid(
     ex.fetch_all(&q).await
 }
 
-#[derive(sea_query::Iden)]
-struct Reversals;
-#[derive(sea_query::Iden)]
-struct Corrections;
-#[derive(sea_query::Iden)]
-struct CorrectionDecisions;
-
 /// What each resident who did anything did in `[from, until)`: occasions (awards under
 /// per-occasion rules that stand) and verified service minutes (records that count).
 pub async fn activity(
@@ -111,14 +104,6 @@ pub async fn activity(
     until: DateTime<Utc>,
 ) -> Result<HashMap<Uuid, Activity>> {
     let t = PointsTransfers::Table;
-    let reversed = Query::select()
-        .expr(Expr::val(1))
-        .from_as(t, Reversals)
-        .and_where(Expr::col((Reversals, PointsTransfers::CommunityId)).eq(community.0))
-        .and_where(
-            Expr::col((Reversals, PointsTransfers::ReversesId)).equals((t, PointsTransfers::Id)),
-        )
-        .to_owned();
     let occasions = Query::select()
         .column((t, PointsTransfers::ToAccount))
         .expr_as(
@@ -142,7 +127,7 @@ pub async fn activity(
         .and_where(Expr::col((PointsRules::Table, PointsRules::Basis)).eq("per_occasion"))
         .and_where(Expr::col((t, PointsTransfers::At)).gte(from))
         .and_where(Expr::col((t, PointsTransfers::At)).lt(until))
-        .and_where(Expr::exists(reversed).not())
+        .and_where(crate::points::ledger::not_reversed(community))
         .group_by_col((t, PointsTransfers::ToAccount))
         .to_owned();
     let mut out: HashMap<Uuid, Activity> = HashMap::new();
@@ -151,29 +136,6 @@ pub async fn activity(
     }
     let r = VolunteerRecords::Table;
     let v = VolunteerVerifications::Table;
-    let superseded = Query::select()
-        .expr(Expr::val(1))
-        .from_as(r, Corrections)
-        .join_as(
-            JoinType::InnerJoin,
-            v,
-            CorrectionDecisions,
-            Expr::col((CorrectionDecisions, VolunteerVerifications::CommunityId))
-                .equals((Corrections, VolunteerRecords::CommunityId))
-                .and(
-                    Expr::col((CorrectionDecisions, VolunteerVerifications::RecordId))
-                        .equals((Corrections, VolunteerRecords::Id)),
-                ),
-        )
-        .and_where(Expr::col((Corrections, VolunteerRecords::CommunityId)).eq(community.0))
-        .and_where(
-            Expr::col((Corrections, VolunteerRecords::CorrectsId))
-                .equals((r, VolunteerRecords::Id)),
-        )
-        .and_where(
-            Expr::col((CorrectionDecisions, VolunteerVerifications::Decision)).eq("verified"),
-        )
-        .to_owned();
     let service = Query::select()
         .column((r, VolunteerRecords::VolunteerId))
         .expr_as(
@@ -196,7 +158,7 @@ pub async fn activity(
         .and_where(Expr::col((v, VolunteerVerifications::Decision)).eq("verified"))
         .and_where(Expr::col((r, VolunteerRecords::StartedAt)).gte(from))
         .and_where(Expr::col((r, VolunteerRecords::StartedAt)).lt(until))
-        .and_where(Expr::exists(superseded).not())
+        .and_where(crate::volunteering::superseded().not())
         .group_by_col((r, VolunteerRecords::VolunteerId))
         .to_owned();
     for (resident, minutes) in ex.fetch_all::<(Uuid, i64), _>(&service).await? {

@@ -143,11 +143,11 @@ struct Corrections;
 #[derive(sea_query::Iden)]
 struct CorrectionDecisions;
 
-/// Records with their decision and whether a verified correction replaced them.
-fn record_columns() -> SelectStatement {
+/// A condition on `volunteer_records` (unaliased) in a query: a verified correction
+/// names the record, so it no longer counts.
+pub(crate) fn superseded() -> sea_query::SimpleExpr {
     let r = VolunteerRecords::Table;
-    let v = VolunteerVerifications::Table;
-    let superseded = Query::select()
+    let correction = Query::select()
         .expr(Expr::val(1))
         .from_as(VolunteerRecords::Table, Corrections)
         .join_as(
@@ -173,6 +173,13 @@ fn record_columns() -> SelectStatement {
             Expr::col((CorrectionDecisions, VolunteerVerifications::Decision)).eq("verified"),
         )
         .to_owned();
+    Expr::exists(correction)
+}
+
+/// Records with their decision and whether a verified correction replaced them.
+fn record_columns() -> SelectStatement {
+    let r = VolunteerRecords::Table;
+    let v = VolunteerVerifications::Table;
     Query::select()
         .columns([
             (r, VolunteerRecords::Id),
@@ -199,7 +206,7 @@ fn record_columns() -> SelectStatement {
             (v, VolunteerVerifications::PointsNote),
             (v, VolunteerVerifications::VerifiedAt),
         ])
-        .expr_as(Expr::exists(superseded), Alias::new("superseded"))
+        .expr_as(superseded(), Alias::new("superseded"))
         .from(r)
         .left_join(
             v,
@@ -776,17 +783,6 @@ async fn held_awards<R: Run>(
     if chain.is_empty() {
         return Ok(Vec::new());
     }
-    #[derive(sea_query::Iden)]
-    struct Reversals;
-    let reversed = Query::select()
-        .expr(Expr::val(1))
-        .from_as(PointsTransfers::Table, Reversals)
-        .and_where(Expr::col((Reversals, PointsTransfers::CommunityId)).eq(community.0))
-        .and_where(
-            Expr::col((Reversals, PointsTransfers::ReversesId))
-                .equals((PointsTransfers::Table, PointsTransfers::Id)),
-        )
-        .to_owned();
     let q = Query::select()
         .columns([
             (PointsTransfers::Table, PointsTransfers::Id),
@@ -801,7 +797,7 @@ async fn held_awards<R: Run>(
             Expr::col((PointsTransfers::Table, PointsTransfers::Kind))
                 .eq(TransferKind::Award.as_str()),
         )
-        .and_where(Expr::exists(reversed).not())
+        .and_where(crate::points::ledger::not_reversed(community))
         .to_owned();
     run.fetch_all(&q).await
 }

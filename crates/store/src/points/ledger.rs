@@ -608,15 +608,6 @@ async fn awarded_since<R: Run>(
     rule_code: &str,
     since: DateTime<Utc>,
 ) -> Result<i64> {
-    let reversed = Query::select()
-        .expr(Expr::val(1))
-        .from_as(PointsTransfers::Table, Reversals)
-        .and_where(Expr::col((Reversals, PointsTransfers::CommunityId)).eq(community.0))
-        .and_where(
-            Expr::col((Reversals, PointsTransfers::ReversesId))
-                .equals((PointsTransfers::Table, PointsTransfers::Id)),
-        )
-        .to_owned();
     let q = Query::select()
         .expr(
             Expr::col((PointsTransfers::Table, PointsTransfers::Amount))
@@ -634,7 +625,7 @@ async fn awarded_since<R: Run>(
             Expr::col((PointsTransfers::Table, PointsTransfers::Kind))
                 .eq(TransferKind::Award.as_str()),
         )
-        .and_where(Expr::exists(reversed).not())
+        .and_where(not_reversed(community))
         .to_owned();
     let (sum,): (Option<i64>,) = run.fetch_one(&q).await?;
     Ok(sum.unwrap_or(0))
@@ -642,6 +633,22 @@ async fn awarded_since<R: Run>(
 
 #[derive(sea_query::Iden)]
 struct Reversals;
+
+/// A condition on `points_transfers` (unaliased) in a query: the transfer has not been
+/// reversed. What "an award that stands" means to caps, corrections, rankings and the
+/// engagement ladder.
+pub(crate) fn not_reversed(community: CommunityId) -> sea_query::SimpleExpr {
+    let reversal = Query::select()
+        .expr(Expr::val(1))
+        .from_as(PointsTransfers::Table, Reversals)
+        .and_where(Expr::col((Reversals, PointsTransfers::CommunityId)).eq(community.0))
+        .and_where(
+            Expr::col((Reversals, PointsTransfers::ReversesId))
+                .equals((PointsTransfers::Table, PointsTransfers::Id)),
+        )
+        .to_owned();
+    Expr::exists(reversal).not()
+}
 
 async fn plan_reversal<R: Run>(
     run: &mut R,

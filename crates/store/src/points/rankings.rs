@@ -21,9 +21,6 @@ pub struct RankLine {
     pub points: i64,
 }
 
-#[derive(sea_query::Iden)]
-struct Reversals;
-
 /// Residents of a grid by points earned in `[from, until)` (awards that stand), most
 /// first, up to `limit`.
 pub async fn compute(
@@ -35,14 +32,6 @@ pub async fn compute(
     limit: u64,
 ) -> Result<Vec<RankLine>> {
     let t = PointsTransfers::Table;
-    let reversed = Query::select()
-        .expr(Expr::val(1))
-        .from_as(t, Reversals)
-        .and_where(Expr::col((Reversals, PointsTransfers::CommunityId)).eq(community.0))
-        .and_where(
-            Expr::col((Reversals, PointsTransfers::ReversesId)).equals((t, PointsTransfers::Id)),
-        )
-        .to_owned();
     let earned = Expr::col((t, PointsTransfers::Amount))
         .sum()
         .cast_as("BIGINT");
@@ -65,7 +54,7 @@ pub async fn compute(
         .and_where(Expr::col((t, PointsTransfers::At)).gte(from))
         .and_where(Expr::col((t, PointsTransfers::At)).lt(until))
         .and_where(Expr::col((Residents::Table, Residents::GridId)).eq(grid))
-        .and_where(Expr::exists(reversed).not())
+        .and_where(super::ledger::not_reversed(community))
         .group_by_col((Residents::Table, Residents::Id))
         .group_by_col((Residents::Table, Residents::Name))
         .order_by_expr(earned, Order::Desc)
