@@ -15,31 +15,8 @@ use uuid::Uuid;
 
 use crate::support::{
     TestApp, TestDb, World, add_account, add_resident, grant, problem, seed_world,
+    signed_in_resident,
 };
-
-async fn post_keyed(
-    app: &TestApp,
-    path: &str,
-    token: &str,
-    key: &str,
-    body: &Value,
-) -> reqwest::Response {
-    app.client
-        .post(app.url(path))
-        .bearer_auth(token)
-        .header("idempotency-key", key)
-        .json(body)
-        .send()
-        .await
-        .unwrap()
-}
-
-/// A resident of community `a`'s first grid who signs in as `username`.
-async fn signed_in_resident(db: &Db, world: &World, username: &str, index: usize) -> ResidentId {
-    let account = add_account(db, username, Some(world.a.id)).await;
-    grant(db, world.a.id, account, Role::Resident, &[]).await;
-    add_resident(db, world.a.id, world.a.grids[0], index, Some(account)).await
-}
 
 async fn ledger_is_sound(db: &Db) -> check::CheckReport {
     let report = check::run(db).await.unwrap();
@@ -63,14 +40,9 @@ async fn awards_replays_and_reversals_over_http() {
         let meeting =
             json!({ "resident_id": resident, "rule": "council_meeting", "memo": "11月议事会" });
 
-        let first = post_keyed(
-            &app,
-            "/api/v1/points/awards",
-            &staff,
-            "award-0001",
-            &meeting,
-        )
-        .await;
+        let first = app
+            .post_keyed("/api/v1/points/awards", &staff, "award-0001", &meeting)
+            .await;
         assert_eq!(first.status(), 201, "{}", t.engine);
         assert!(first.headers().get("idempotent-replayed").is_none());
         let first_body = first.text().await.unwrap();
@@ -82,22 +54,19 @@ async fn awards_replays_and_reversals_over_http() {
         assert_eq!(receipt["rule_version"], 1);
 
         // A retry gets the same answer, byte for byte, and changes nothing.
-        let again = post_keyed(
-            &app,
-            "/api/v1/points/awards",
-            &staff,
-            "award-0001",
-            &meeting,
-        )
-        .await;
+        let again = app
+            .post_keyed("/api/v1/points/awards", &staff, "award-0001", &meeting)
+            .await;
         assert_eq!(again.status(), 201);
         assert_eq!(again.headers()["idempotent-replayed"], "true");
         assert_eq!(again.text().await.unwrap(), first_body);
         // The same key for something else is refused.
         let other = json!({ "resident_id": resident, "rule": "council_meeting", "memo": "另一次" });
-        let (status, p) =
-            problem(post_keyed(&app, "/api/v1/points/awards", &staff, "award-0001", &other).await)
-                .await;
+        let (status, p) = problem(
+            app.post_keyed("/api/v1/points/awards", &staff, "award-0001", &other)
+                .await,
+        )
+        .await;
         assert_eq!(
             (status, p["code"].as_str().unwrap()),
             (409, "idempotency_key_reused")
@@ -112,9 +81,11 @@ async fn awards_replays_and_reversals_over_http() {
             (status, p["code"].as_str().unwrap()),
             (422, "idempotency_key_required")
         );
-        let (status, p) =
-            problem(post_keyed(&app, "/api/v1/points/awards", &staff, "short", &meeting).await)
-                .await;
+        let (status, p) = problem(
+            app.post_keyed("/api/v1/points/awards", &staff, "short", &meeting)
+                .await,
+        )
+        .await;
         assert_eq!(
             (status, p["code"].as_str().unwrap()),
             (422, "idempotency_key_invalid")
@@ -123,14 +94,9 @@ async fn awards_replays_and_reversals_over_http() {
         // Hours count in whole half-hours: 95 minutes at 10 an hour earn 15.
         let service =
             json!({ "resident_id": resident, "rule": "volunteer_service", "minutes": 95 });
-        let r = post_keyed(
-            &app,
-            "/api/v1/points/awards",
-            &staff,
-            "award-0002",
-            &service,
-        )
-        .await;
+        let r = app
+            .post_keyed("/api/v1/points/awards", &staff, "award-0002", &service)
+            .await;
         assert_eq!(r.status(), 201);
         let served: Value = r.json().await.unwrap();
         assert_eq!(
@@ -160,7 +126,8 @@ async fn awards_replays_and_reversals_over_http() {
             ),
         ] {
             let (status, p) = problem(
-                post_keyed(&app, "/api/v1/points/awards", &staff, "award-bad-1", &body).await,
+                app.post_keyed("/api/v1/points/awards", &staff, "award-bad-1", &body)
+                    .await,
             )
             .await;
             assert_eq!((status, p["code"].as_str().unwrap()), (422, code), "{body}");
@@ -204,28 +171,17 @@ async fn awards_replays_and_reversals_over_http() {
         // A correction reverses the service award, linked to it and audited.
         let award_id = served["transfer_id"].as_str().unwrap();
         let undo = json!({ "transfer_id": award_id, "reason": "时长登记错误" });
-        let r = post_keyed(
-            &app,
-            "/api/v1/points/reversals",
-            &staff,
-            "reverse-0001",
-            &undo,
-        )
-        .await;
+        let r = app
+            .post_keyed("/api/v1/points/reversals", &staff, "reverse-0001", &undo)
+            .await;
         assert_eq!(r.status(), 201);
         let reversal: Value = r.json().await.unwrap();
         assert_eq!(reversal["kind"], "reversal");
         assert_eq!(reversal["reverses_id"], award_id);
         assert_eq!(reversal["balance"], 5);
         let (status, p) = problem(
-            post_keyed(
-                &app,
-                "/api/v1/points/reversals",
-                &staff,
-                "reverse-0002",
-                &undo,
-            )
-            .await,
+            app.post_keyed("/api/v1/points/reversals", &staff, "reverse-0002", &undo)
+                .await,
         )
         .await;
         assert_eq!(
@@ -234,8 +190,7 @@ async fn awards_replays_and_reversals_over_http() {
         );
         let undo_undo = json!({ "transfer_id": reversal["transfer_id"], "reason": "撤销更正" });
         let (status, p) = problem(
-            post_keyed(
-                &app,
+            app.post_keyed(
                 "/api/v1/points/reversals",
                 &staff,
                 "reverse-0003",
@@ -249,8 +204,7 @@ async fn awards_replays_and_reversals_over_http() {
             (409, "not_reversible")
         );
         let (status, p) = problem(
-            post_keyed(
-                &app,
+            app.post_keyed(
                 "/api/v1/points/reversals",
                 &staff,
                 "reverse-0004",
@@ -262,15 +216,9 @@ async fn awards_replays_and_reversals_over_http() {
         assert_eq!((status, p["code"].as_str().unwrap()), (422, "memo_length"));
         let unknown = json!({ "transfer_id": Uuid::now_v7(), "reason": "不存在的转账" });
         assert_eq!(
-            post_keyed(
-                &app,
-                "/api/v1/points/reversals",
-                &staff,
-                "reverse-0005",
-                &unknown
-            )
-            .await
-            .status(),
+            app.post_keyed("/api/v1/points/reversals", &staff, "reverse-0005", &unknown)
+                .await
+                .status(),
             404
         );
         // Staff of another community cannot see the transfer at all.
@@ -278,8 +226,7 @@ async fn awards_replays_and_reversals_over_http() {
         grant(&t.db, world.b.id, outsider, Role::CommunityStaff, &[]).await;
         let outsider = app.token("pt-outsider").await;
         let (status, _) = problem(
-            post_keyed(
-                &app,
+            app.post_keyed(
                 "/api/v1/points/reversals",
                 &outsider,
                 "reverse-0006",
@@ -296,8 +243,7 @@ async fn awards_replays_and_reversals_over_http() {
             me.clone(),
         ] {
             let (status, _) = problem(
-                post_keyed(
-                    &app,
+                app.post_keyed(
                     "/api/v1/points/reversals",
                     &token,
                     "reverse-0007",
@@ -309,9 +255,11 @@ async fn awards_replays_and_reversals_over_http() {
             assert_eq!(status, 404);
         }
         // Nor can a resident award themselves points.
-        let (status, _) =
-            problem(post_keyed(&app, "/api/v1/points/awards", &me, "self-award-1", &meeting).await)
-                .await;
+        let (status, _) = problem(
+            app.post_keyed("/api/v1/points/awards", &me, "self-award-1", &meeting)
+                .await,
+        )
+        .await;
         assert_eq!(status, 404);
 
         let entries = {
@@ -386,14 +334,14 @@ async fn rules_change_by_version_and_awards_name_the_version_they_used() {
         .await;
         assert_eq!((status, p["code"].as_str().unwrap()), (422, "rule_shape"));
 
-        let r = post_keyed(
-            &app,
-            "/api/v1/points/awards",
-            &staff,
-            "rule-award-1",
-            &json!({ "resident_id": resident, "rule": "council_meeting" }),
-        )
-        .await;
+        let r = app
+            .post_keyed(
+                "/api/v1/points/awards",
+                &staff,
+                "rule-award-1",
+                &json!({ "resident_id": resident, "rule": "council_meeting" }),
+            )
+            .await;
         let receipt: Value = r.json().await.unwrap();
         assert_eq!(
             (receipt["amount"].as_i64(), receipt["rule_version"].as_i64()),
@@ -970,8 +918,9 @@ async fn fifty_simultaneous_retries_of_one_award_make_one_transfer() {
         let tries = (0..50).map(|_| {
             let (app, staff, body) = (&app, &staff, &body);
             async move {
-                let r =
-                    post_keyed(app, "/api/v1/points/awards", staff, "retry-same-key", body).await;
+                let r = app
+                    .post_keyed("/api/v1/points/awards", staff, "retry-same-key", body)
+                    .await;
                 (r.status().as_u16(), r.text().await.unwrap())
             }
         });
@@ -1003,14 +952,14 @@ async fn simultaneous_awards_stop_exactly_at_the_daily_cap() {
         let tries = (0..20).map(|i| {
             let (app, staff, body) = (&app, &staff, &body);
             async move {
-                let r = post_keyed(
-                    app,
-                    "/api/v1/points/awards",
-                    staff,
-                    &format!("cap-try-{i:03}"),
-                    body,
-                )
-                .await;
+                let r = app
+                    .post_keyed(
+                        "/api/v1/points/awards",
+                        staff,
+                        &format!("cap-try-{i:03}"),
+                        body,
+                    )
+                    .await;
                 let status = r.status().as_u16();
                 let value: Value = r.json().await.unwrap();
                 (status, value)
@@ -1213,14 +1162,9 @@ async fn a_redemption_is_confirmed_once_cancelled_or_given_back_when_it_expires(
         give(&t.db, &world, resident, 20, "a").await;
 
         let redeem = json!({ "offer_id": offer });
-        let r = post_keyed(
-            &app,
-            "/api/v1/points/redemptions",
-            &me,
-            "redeem-0001",
-            &redeem,
-        )
-        .await;
+        let r = app
+            .post_keyed("/api/v1/points/redemptions", &me, "redeem-0001", &redeem)
+            .await;
         assert_eq!(r.status(), 201, "{}", t.engine);
         let body = r.text().await.unwrap();
         let made: Value = serde_json::from_str(&body).unwrap();
@@ -1234,28 +1178,17 @@ async fn a_redemption_is_confirmed_once_cancelled_or_given_back_when_it_expires(
         );
         let code = made["code"].as_str().unwrap().to_owned();
         assert_eq!(code.len(), 10);
-        let again = post_keyed(
-            &app,
-            "/api/v1/points/redemptions",
-            &me,
-            "redeem-0001",
-            &redeem,
-        )
-        .await;
+        let again = app
+            .post_keyed("/api/v1/points/redemptions", &me, "redeem-0001", &redeem)
+            .await;
         assert_eq!(
             again.text().await.unwrap(),
             body,
             "a replay shows the same code"
         );
         let (status, p) = problem(
-            post_keyed(
-                &app,
-                "/api/v1/points/redemptions",
-                &me,
-                "redeem-0002",
-                &redeem,
-            )
-            .await,
+            app.post_keyed("/api/v1/points/redemptions", &me, "redeem-0002", &redeem)
+                .await,
         )
         .await;
         assert_eq!(
@@ -1270,20 +1203,13 @@ async fn a_redemption_is_confirmed_once_cancelled_or_given_back_when_it_expires(
         let confirm = format!("/api/v1/points/redemptions/{id}/confirm");
         let worker = app.token(world.username(Role::GridWorker)).await;
         assert_eq!(
-            post_keyed(
-                &app,
-                &confirm,
-                &worker,
-                "confirm-0001",
-                &json!({ "code": code })
-            )
-            .await
-            .status(),
+            app.post_keyed(&confirm, &worker, "confirm-0001", &json!({ "code": code }))
+                .await
+                .status(),
             404
         );
         let (status, p) = problem(
-            post_keyed(
-                &app,
+            app.post_keyed(
                 &confirm,
                 &partner,
                 "confirm-0002",
@@ -1294,14 +1220,14 @@ async fn a_redemption_is_confirmed_once_cancelled_or_given_back_when_it_expires(
         .await;
         assert_eq!((status, p["code"].as_str().unwrap()), (422, "wrong_code"));
         let typed = format!("{}-{}", &code[..5], code[5..].to_lowercase());
-        let r = post_keyed(
-            &app,
-            &confirm,
-            &partner,
-            "confirm-0003",
-            &json!({ "code": typed }),
-        )
-        .await;
+        let r = app
+            .post_keyed(
+                &confirm,
+                &partner,
+                "confirm-0003",
+                &json!({ "code": typed }),
+            )
+            .await;
         assert_eq!(r.status(), 201);
         let settled: Value = r.json().await.unwrap();
         assert_eq!(
@@ -1309,14 +1235,8 @@ async fn a_redemption_is_confirmed_once_cancelled_or_given_back_when_it_expires(
             (Some("settle"), Some(15))
         );
         let (status, p) = problem(
-            post_keyed(
-                &app,
-                &confirm,
-                &partner,
-                "confirm-0004",
-                &json!({ "code": code }),
-            )
-            .await,
+            app.post_keyed(&confirm, &partner, "confirm-0004", &json!({ "code": code }))
+                .await,
         )
         .await;
         assert_eq!(
@@ -1326,42 +1246,37 @@ async fn a_redemption_is_confirmed_once_cancelled_or_given_back_when_it_expires(
 
         // Cancelled: points and stock come back.
         give(&t.db, &world, resident, 10, "b").await;
-        let r = post_keyed(
-            &app,
-            "/api/v1/points/redemptions",
-            &me,
-            "redeem-0003",
-            &redeem,
-        )
-        .await;
+        let r = app
+            .post_keyed("/api/v1/points/redemptions", &me, "redeem-0003", &redeem)
+            .await;
         let second: Value = r.json().await.unwrap();
         assert_eq!(second["balance"], 0);
         let cancel = format!(
             "/api/v1/points/redemptions/{}/cancel",
             second["redemption_id"].as_str().unwrap()
         );
-        let r = post_keyed(&app, &cancel, &me, "cancel-0001", &json!({})).await;
+        let r = app
+            .post_keyed(&cancel, &me, "cancel-0001", &json!({}))
+            .await;
         assert_eq!(r.status(), 201);
         let back: Value = r.json().await.unwrap();
         assert_eq!(
             (back["kind"].as_str(), back["balance"].as_i64()),
             (Some("refund"), Some(15))
         );
-        let (status, _) =
-            problem(post_keyed(&app, &cancel, &me, "cancel-0002", &json!({})).await).await;
+        let (status, _) = problem(
+            app.post_keyed(&cancel, &me, "cancel-0002", &json!({}))
+                .await,
+        )
+        .await;
         assert_eq!(status, 409);
         let catalogue = app.get_json("/api/v1/points/catalogue", &me).await;
         assert_eq!(catalogue[0]["stock"], 1);
 
         // Unconfirmed past its time: the code no longer works, and the sweep gives it back.
-        let r = post_keyed(
-            &app,
-            "/api/v1/points/redemptions",
-            &me,
-            "redeem-0004",
-            &redeem,
-        )
-        .await;
+        let r = app
+            .post_keyed("/api/v1/points/redemptions", &me, "redeem-0004", &redeem)
+            .await;
         let third: Value = r.json().await.unwrap();
         let third_id: Uuid = third["redemption_id"].as_str().unwrap().parse().unwrap();
         let later = Utc::now() + Duration::days(8);
@@ -1452,14 +1367,14 @@ async fn fifty_simultaneous_redemptions_against_a_balance_for_one() {
         let tries = (0..50).map(|i| {
             let (app, me, body) = (&app, &me, &body);
             async move {
-                let r = post_keyed(
-                    app,
-                    "/api/v1/points/redemptions",
-                    me,
-                    &format!("rush-{i:04}"),
-                    body,
-                )
-                .await;
+                let r = app
+                    .post_keyed(
+                        "/api/v1/points/redemptions",
+                        me,
+                        &format!("rush-{i:04}"),
+                        body,
+                    )
+                    .await;
                 let status = r.status().as_u16();
                 let value: Value = r.json().await.unwrap();
                 (status, value)
@@ -1490,14 +1405,14 @@ async fn stock_is_never_oversold() {
         let tries = (0..20).map(|i| {
             let (app, me, body) = (&app, &me, &body);
             async move {
-                let r = post_keyed(
-                    app,
-                    "/api/v1/points/redemptions",
-                    me,
-                    &format!("stock-{i:04}"),
-                    body,
-                )
-                .await;
+                let r = app
+                    .post_keyed(
+                        "/api/v1/points/redemptions",
+                        me,
+                        &format!("stock-{i:04}"),
+                        body,
+                    )
+                    .await;
                 let status = r.status().as_u16();
                 let value: Value = r.json().await.unwrap();
                 (status, value)
@@ -1585,7 +1500,9 @@ async fn large_manual_awards_wait_for_a_second_approver() {
 
         // Above the commendation rule's threshold of 50: filed, not awarded.
         let big = json!({ "resident_id": resident, "rule": "commendation", "points": 80, "memo": "抢险救灾表彰" });
-        let asked = post_keyed(&app, "/api/v1/points/awards", &staff, "approve-0001", &big).await;
+        let asked = app
+            .post_keyed("/api/v1/points/awards", &staff, "approve-0001", &big)
+            .await;
         assert_eq!(asked.status(), 202, "{}", t.engine);
         let asked_body = asked.text().await.unwrap();
         let request: Value = serde_json::from_str(&asked_body).unwrap();
@@ -1593,7 +1510,9 @@ async fn large_manual_awards_wait_for_a_second_approver() {
             (request["status"].as_str(), request["points"].as_i64()),
             (Some("pending"), Some(80))
         );
-        let again = post_keyed(&app, "/api/v1/points/awards", &staff, "approve-0001", &big).await;
+        let again = app
+            .post_keyed("/api/v1/points/awards", &staff, "approve-0001", &big)
+            .await;
         assert_eq!(
             (
                 again.status().as_u16(),
@@ -1615,15 +1534,20 @@ async fn large_manual_awards_wait_for_a_second_approver() {
         let decide = format!("/api/v1/points/approvals/{id}/decision");
         let approve = json!({ "decision": "approve", "note": "情况属实" });
         // Not by the one who asked; not by a grid worker; a decline needs a reason.
-        let (status, p) =
-            problem(post_keyed(&app, &decide, &staff, "decide-0001", &approve).await).await;
+        let (status, p) = problem(
+            app.post_keyed(&decide, &staff, "decide-0001", &approve)
+                .await,
+        )
+        .await;
         assert_eq!((status, p["code"].as_str()), (409, Some("same_approver")));
-        let (status, _) =
-            problem(post_keyed(&app, &decide, &worker, "decide-0001", &approve).await).await;
+        let (status, _) = problem(
+            app.post_keyed(&decide, &worker, "decide-0001", &approve)
+                .await,
+        )
+        .await;
         assert_eq!(status, 404);
         let (status, p) = problem(
-            post_keyed(
-                &app,
+            app.post_keyed(
                 &decide,
                 &admin,
                 "decide-0002",
@@ -1636,17 +1560,20 @@ async fn large_manual_awards_wait_for_a_second_approver() {
         assert_eq!(app.get_json("/api/v1/me/points", &me).await["balance"], 0);
 
         // Approved: the points arrive, once; a retry answers the same.
-        let first = post_keyed(&app, &decide, &admin, "decide-0003", &approve).await;
+        let first = app
+            .post_keyed(&decide, &admin, "decide-0003", &approve)
+            .await;
         assert_eq!(first.status(), 201);
         let first_body = first.text().await.unwrap();
         let decided: Value = serde_json::from_str(&first_body).unwrap();
         assert_eq!(decided["status"], "approved");
         assert!(decided["transfer_id"].is_string());
-        let retry = post_keyed(&app, &decide, &admin, "decide-0003", &approve).await;
+        let retry = app
+            .post_keyed(&decide, &admin, "decide-0003", &approve)
+            .await;
         assert_eq!(retry.text().await.unwrap(), first_body);
         let (status, p) = problem(
-            post_keyed(
-                &app,
+            app.post_keyed(
                 &decide,
                 &admin,
                 "decide-0003",
@@ -1670,36 +1597,34 @@ async fn large_manual_awards_wait_for_a_second_approver() {
 
         // Another request, declined: nothing moves; deciding again is refused.
         let other = json!({ "resident_id": resident, "rule": "commendation", "points": 60 });
-        let asked: Value = post_keyed(
-            &app,
-            "/api/v1/points/awards",
-            &staff,
-            "approve-0002",
-            &other,
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+        let asked: Value = app
+            .post_keyed("/api/v1/points/awards", &staff, "approve-0002", &other)
+            .await
+            .json()
+            .await
+            .unwrap();
         let decide = format!(
             "/api/v1/points/approvals/{}/decision",
             asked["id"].as_str().unwrap()
         );
-        let declined: Value = post_keyed(
-            &app,
-            &decide,
-            &admin,
-            "decide-0004",
-            &json!({ "decision": "decline", "note": "证明材料不足" }),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+        let declined: Value = app
+            .post_keyed(
+                &decide,
+                &admin,
+                "decide-0004",
+                &json!({ "decision": "decline", "note": "证明材料不足" }),
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
         assert_eq!(declined["status"], "declined");
         assert!(declined["transfer_id"].is_null());
-        let (status, p) =
-            problem(post_keyed(&app, &decide, &admin, "decide-0005", &approve).await).await;
+        let (status, p) = problem(
+            app.post_keyed(&decide, &admin, "decide-0005", &approve)
+                .await,
+        )
+        .await;
         assert_eq!((status, p["code"].as_str()), (409, Some("already_decided")));
         assert_eq!(app.get_json("/api/v1/me/points", &me).await["balance"], 80);
         let pending = app
@@ -1740,14 +1665,14 @@ async fn a_proxy_acts_for_an_elderly_resident_with_consent() {
         let young = signed_in_resident(&t.db, &world, "pt-young", 43).await;
         let proposal = json!({ "resident_id": elder, "rule": "proposal_adopted" });
         for i in 0..5 {
-            let r = post_keyed(
-                &app,
-                "/api/v1/points/awards",
-                &staff,
-                &format!("elder-{i:04}"),
-                &proposal,
-            )
-            .await;
+            let r = app
+                .post_keyed(
+                    "/api/v1/points/awards",
+                    &staff,
+                    &format!("elder-{i:04}"),
+                    &proposal,
+                )
+                .await;
             assert_eq!(r.status(), 201);
         }
 
@@ -1808,8 +1733,7 @@ async fn a_proxy_acts_for_an_elderly_resident_with_consent() {
         let offer = store_offer(&t.db, &world, 30, 5).await;
         let for_her = json!({ "offer_id": offer, "on_behalf_of": elder });
         let (status, _) = problem(
-            post_keyed(
-                &app,
+            app.post_keyed(
                 "/api/v1/points/redemptions",
                 &neighbour,
                 "proxy-r-0001",
@@ -1819,14 +1743,9 @@ async fn a_proxy_acts_for_an_elderly_resident_with_consent() {
         )
         .await;
         assert_eq!(status, 404);
-        let redeemed = post_keyed(
-            &app,
-            "/api/v1/points/redemptions",
-            &me,
-            "proxy-r-0002",
-            &for_her,
-        )
-        .await;
+        let redeemed = app
+            .post_keyed("/api/v1/points/redemptions", &me, "proxy-r-0002", &for_her)
+            .await;
         assert_eq!(redeemed.status(), 201);
         let redeemed: Value = redeemed.json().await.unwrap();
         assert_eq!(redeemed["balance"], 70);
@@ -1840,10 +1759,14 @@ async fn a_proxy_acts_for_an_elderly_resident_with_consent() {
             "/api/v1/points/redemptions/{}/cancel",
             redeemed["redemption_id"].as_str().unwrap()
         );
-        let (status, _) =
-            problem(post_keyed(&app, &cancel, &neighbour, "proxy-c-0001", &json!({})).await).await;
+        let (status, _) = problem(
+            app.post_keyed(&cancel, &neighbour, "proxy-c-0001", &json!({}))
+                .await,
+        )
+        .await;
         assert_eq!(status, 404);
-        let cancelled: Value = post_keyed(&app, &cancel, &me, "proxy-c-0002", &json!({}))
+        let cancelled: Value = app
+            .post_keyed(&cancel, &me, "proxy-c-0002", &json!({}))
             .await
             .json()
             .await
@@ -1869,14 +1792,8 @@ async fn a_proxy_acts_for_an_elderly_resident_with_consent() {
             (409, "proxy_revoked")
         );
         let (status, _) = problem(
-            post_keyed(
-                &app,
-                "/api/v1/points/redemptions",
-                &me,
-                "proxy-r-0003",
-                &for_her,
-            )
-            .await,
+            app.post_keyed("/api/v1/points/redemptions", &me, "proxy-r-0003", &for_her)
+                .await,
         )
         .await;
         assert_eq!(status, 404);

@@ -219,6 +219,18 @@ pub async fn add_resident(
     resident
 }
 
+/// A resident of community `a`'s first grid who signs in as `username`.
+pub async fn signed_in_resident(
+    db: &Db,
+    world: &World,
+    username: &str,
+    index: usize,
+) -> ResidentId {
+    let account = add_account(db, username, Some(world.a.id)).await;
+    grant(db, world.a.id, account, Role::Resident, &[]).await;
+    add_resident(db, world.a.id, world.a.grids[0], index, Some(account)).await
+}
+
 /// A resident with the given name, phone and first 17 ID digits (so a chosen birth date).
 pub async fn add_person(
     db: &Db,
@@ -627,6 +639,24 @@ impl TestApp {
         self.client
             .post(self.url(path))
             .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// A POST with an `Idempotency-Key`, as every ledger-changing request carries.
+    pub async fn post_keyed(
+        &self,
+        path: &str,
+        token: &str,
+        key: &str,
+        body: &Value,
+    ) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .bearer_auth(token)
+            .header("idempotency-key", key)
             .json(body)
             .send()
             .await

@@ -5,35 +5,9 @@
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use linli_domain::ResidentId;
 use linli_domain::auth::Role;
-use linli_store::Db;
 use serde_json::{Value, json};
 
-use crate::support::{
-    TestApp, TestDb, World, add_account, add_resident, grant, problem, seed_world,
-};
-
-async fn post_keyed(
-    app: &TestApp,
-    path: &str,
-    token: &str,
-    key: &str,
-    body: &Value,
-) -> reqwest::Response {
-    app.client
-        .post(app.url(path))
-        .bearer_auth(token)
-        .header("idempotency-key", key)
-        .json(body)
-        .send()
-        .await
-        .unwrap()
-}
-
-async fn signed_in_volunteer(db: &Db, world: &World, username: &str, index: usize) -> ResidentId {
-    let account = add_account(db, username, Some(world.a.id)).await;
-    grant(db, world.a.id, account, Role::Resident, &[]).await;
-    add_resident(db, world.a.id, world.a.grids[0], index, Some(account)).await
-}
+use crate::support::{TestApp, TestDb, add_resident, problem, seed_world, signed_in_resident};
 
 /// Yesterday at `hour`:`minute` UTC.
 fn yesterday(hour: i64, minute: i64) -> DateTime<Utc> {
@@ -76,7 +50,7 @@ async fn hours_are_recorded_verified_corrected_certified_and_exported() {
     for t in TestDb::all().await {
         let world = seed_world(&t.db).await;
         let app = TestApp::spawn(&t.db).await;
-        let volunteer = signed_in_volunteer(&t.db, &world, "vol-resident", 3).await;
+        let volunteer = signed_in_resident(&t.db, &world, "vol-resident", 3).await;
         let staff = app.token(world.username(Role::CommunityStaff)).await;
         let admin = app.token(world.username(Role::CommunityAdmin)).await;
         let worker = app.token(world.username(Role::GridWorker)).await;
@@ -117,14 +91,19 @@ async fn hours_are_recorded_verified_corrected_certified_and_exported() {
         let verify_path = format!("/api/v1/service-records/{id}/verification");
         let ok = json!({ "decision": "verified", "note": "核对签到表" });
         let (status, _) =
-            problem(post_keyed(&app, &verify_path, &me, "verify-0001", &ok).await).await;
+            problem(app.post_keyed(&verify_path, &me, "verify-0001", &ok).await).await;
         assert_eq!(status, 404);
-        let (status, _) =
-            problem(post_keyed(&app, &verify_path, &worker, "verify-0001", &ok).await).await;
+        let (status, _) = problem(
+            app.post_keyed(&verify_path, &worker, "verify-0001", &ok)
+                .await,
+        )
+        .await;
         assert_eq!(status, 404);
 
         // Staff verify: 150 minutes at 10 points an hour earn 25, in the same transaction.
-        let first = post_keyed(&app, &verify_path, &staff, "verify-0001", &ok).await;
+        let first = app
+            .post_keyed(&verify_path, &staff, "verify-0001", &ok)
+            .await;
         assert_eq!(first.status(), 201);
         let first_body = first.text().await.unwrap();
         let decision: Value = serde_json::from_str(&first_body).unwrap();
@@ -135,18 +114,26 @@ async fn hours_are_recorded_verified_corrected_certified_and_exported() {
         assert_eq!(balance(&app, &me).await, 25);
         // A retry answers the same; another decision under the key, or another verifier,
         // is refused.
-        let again = post_keyed(&app, &verify_path, &staff, "verify-0001", &ok).await;
+        let again = app
+            .post_keyed(&verify_path, &staff, "verify-0001", &ok)
+            .await;
         assert_eq!(again.headers()["idempotent-replayed"], "true");
         assert_eq!(again.text().await.unwrap(), first_body);
         let reject = json!({ "decision": "rejected", "note": "重复" });
-        let (status, p) =
-            problem(post_keyed(&app, &verify_path, &staff, "verify-0001", &reject).await).await;
+        let (status, p) = problem(
+            app.post_keyed(&verify_path, &staff, "verify-0001", &reject)
+                .await,
+        )
+        .await;
         assert_eq!(
             (status, p["code"].as_str()),
             (409, Some("idempotency_key_reused"))
         );
-        let (status, p) =
-            problem(post_keyed(&app, &verify_path, &admin, "verify-0002", &ok).await).await;
+        let (status, p) = problem(
+            app.post_keyed(&verify_path, &admin, "verify-0002", &ok)
+                .await,
+        )
+        .await;
         assert_eq!((status, p["code"].as_str()), (409, Some("already_decided")));
         assert_eq!(balance(&app, &me).await, 25);
 
@@ -173,8 +160,7 @@ async fn hours_are_recorded_verified_corrected_certified_and_exported() {
         assert_eq!(mine["counted_minutes"], 150);
         // Verified, it replaces the original: the 25 points go back and 10 are awarded.
         let d = created(
-            post_keyed(
-                &app,
+            app.post_keyed(
                 &format!("/api/v1/service-records/{fix}/verification"),
                 &admin,
                 "verify-0003",
@@ -231,8 +217,7 @@ async fn hours_are_recorded_verified_corrected_certified_and_exported() {
         .await;
         let up_id = up["id"].as_str().unwrap();
         let d = created(
-            post_keyed(
-                &app,
+            app.post_keyed(
                 &format!("/api/v1/service-records/{up_id}/verification"),
                 &admin,
                 "verify-0004",
@@ -259,8 +244,7 @@ async fn hours_are_recorded_verified_corrected_certified_and_exported() {
             wrong["id"].as_str().unwrap()
         );
         let (status, p) = problem(
-            post_keyed(
-                &app,
+            app.post_keyed(
                 &wrong_path,
                 &admin,
                 "verify-0005",
@@ -270,7 +254,11 @@ async fn hours_are_recorded_verified_corrected_certified_and_exported() {
         )
         .await;
         assert_eq!((status, p["code"].as_str()), (422, Some("reason_required")));
-        let d = created(post_keyed(&app, &wrong_path, &admin, "verify-0006", &reject).await).await;
+        let d = created(
+            app.post_keyed(&wrong_path, &admin, "verify-0006", &reject)
+                .await,
+        )
+        .await;
         assert_eq!(
             (d["decision"].as_str(), d["points"].as_i64()),
             (Some("rejected"), Some(0))
@@ -318,8 +306,7 @@ async fn hours_are_recorded_verified_corrected_certified_and_exported() {
         )
         .await;
         let (status, p) = problem(
-            post_keyed(
-                &app,
+            app.post_keyed(
                 &format!(
                     "/api/v1/service-records/{}/verification",
                     own["id"].as_str().unwrap()
@@ -376,7 +363,7 @@ async fn hours_are_recorded_verified_corrected_certified_and_exported() {
             app.get(cert["url"].as_str().unwrap(), &me).await.status(),
             200
         );
-        signed_in_volunteer(&t.db, &world, "vol-other", 5).await;
+        signed_in_resident(&t.db, &world, "vol-other", 5).await;
         let other = app.token("vol-other").await;
         assert_eq!(
             app.get(cert["url"].as_str().unwrap(), &other)
@@ -445,7 +432,7 @@ async fn bad_service_records_are_refused_with_nothing_stored() {
     for t in TestDb::all().await {
         let world = seed_world(&t.db).await;
         let app = TestApp::spawn(&t.db).await;
-        let volunteer = signed_in_volunteer(&t.db, &world, "vol-bad", 3).await;
+        let volunteer = signed_in_resident(&t.db, &world, "vol-bad", 3).await;
         let staff = app.token(world.username(Role::CommunityStaff)).await;
         let later = Utc::now() + Duration::hours(2);
         let mut cases: Vec<(Value, u16, &str)> = vec![
@@ -526,8 +513,7 @@ async fn bad_service_records_are_refused_with_nothing_stored() {
             record["id"].as_str().unwrap()
         );
         let (status, p) = problem(
-            post_keyed(
-                &app,
+            app.post_keyed(
                 &path,
                 &staff,
                 "verify-bad1",
@@ -567,7 +553,7 @@ async fn two_verifiers_at_once_decide_once() {
     for t in TestDb::all().await {
         let world = seed_world(&t.db).await;
         let app = TestApp::spawn(&t.db).await;
-        let volunteer = signed_in_volunteer(&t.db, &world, "vol-race", 3).await;
+        let volunteer = signed_in_resident(&t.db, &world, "vol-race", 3).await;
         let staff = app.token(world.username(Role::CommunityStaff)).await;
         let admin = app.token(world.username(Role::CommunityAdmin)).await;
         let record = created(
@@ -592,7 +578,7 @@ async fn two_verifiers_at_once_decide_once() {
             };
             let (app, path, ok) = (&app, path.clone(), ok.clone());
             async move {
-                post_keyed(app, &path, &token, &format!("race-key-{i:04}"), &ok)
+                app.post_keyed(&path, &token, &format!("race-key-{i:04}"), &ok)
                     .await
                     .status()
                     .as_u16()
@@ -651,8 +637,7 @@ async fn the_engagement_ladder_counts_stages_per_grid_and_moves_between_windows(
             record["id"].as_str().unwrap()
         );
         created(
-            post_keyed(
-                &app,
+            app.post_keyed(
                 &verify,
                 &admin,
                 "ladder-0001",

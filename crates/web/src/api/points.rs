@@ -1357,12 +1357,12 @@ pub struct ActingQuery {
 }
 
 /// Whose points a request spends: the signed-in resident's own, or — for a standing
-/// proxy — the resident they act for (with the audit entry the act must leave).
+/// proxy — the resident they act for, with the grant's id (the act's audit entry names it).
 pub(crate) async fn acting_resident(
     state: &AppState,
     principal: &Principal,
     on_behalf_of: Option<Uuid>,
-) -> Result<(CommunityId, Uuid, Option<crate::api::proxies::ProxyRowRef>), ApiError> {
+) -> Result<(CommunityId, Uuid, Option<Uuid>), ApiError> {
     let Some(resident) = on_behalf_of else {
         let (community, me) = me_as_resident(state, principal).await?;
         return Ok((community, me, None));

@@ -330,9 +330,6 @@ pub async fn acting_for(
     Ok(axum::Json(out))
 }
 
-/// A proxy grant's id, as the acts done under it name it.
-pub type ProxyRowRef = Uuid;
-
 /// The standing proxy letting the principal act for `resident`, if any.
 pub async fn standing_proxy(
     state: &AppState,

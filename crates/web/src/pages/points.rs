@@ -65,7 +65,7 @@ pub struct MinePage {
     pub acting_for: Vec<(Uuid, String, i64)>,
 }
 
-fn kind_label(t: &Tr, kind: &str) -> &'static str {
+pub(crate) fn kind_label(t: &Tr, kind: &str) -> &'static str {
     match TransferKind::parse(kind) {
         Some(TransferKind::Award) => t.t("points.kind.award"),
         Some(TransferKind::Redeem) => t.t("points.kind.redeem"),

@@ -116,17 +116,6 @@ pub struct StaffQuery {
     pub done: Option<String>,
 }
 
-fn kind_label(t: &Tr, kind: &str) -> &'static str {
-    match kind {
-        "award" => t.t("points.kind.award"),
-        "redeem" => t.t("points.kind.redeem"),
-        "settle" => t.t("points.kind.settle"),
-        "refund" => t.t("points.kind.refund"),
-        "reversal" => t.t("points.kind.reversal"),
-        _ => t.t("points.kind.expiry"),
-    }
-}
-
 async fn staff_page(
     state: &AppState,
     principal: &crate::auth::Principal,
@@ -247,7 +236,7 @@ async fn staff_page(
             .map(|tr| TransferLine {
                 seq: tr.seq,
                 when: when(&tr.at),
-                kind: kind_label(&t, &tr.kind),
+                kind: super::points::kind_label(&t, &tr.kind),
                 amount: tr.amount,
                 memo: tr.memo,
                 hash: tr.hash.iter().take(6).map(|b| format!("{b:02x}")).collect(),
