@@ -56,6 +56,13 @@ pub(crate) trait Run {
 
     async fn fetch_all<T: RunRow>(&mut self, stmt: &SelectStatement) -> Result<Vec<T>>;
 
+    /// Runs a write with a `RETURNING` clause and decodes the row it returns, if it
+    /// touched one: a value read back in the same statement that changed it.
+    async fn returning<T, S>(&mut self, stmt: &S) -> Result<Option<T>>
+    where
+        T: RunRow,
+        S: SqlxBinder + QueryStatementWriter;
+
     async fn fetch_one<T: RunRow>(&mut self, stmt: &SelectStatement) -> Result<T> {
         self.fetch_optional(stmt)
             .await?
@@ -78,6 +85,14 @@ impl Run for Exec<'_> {
     async fn fetch_all<T: RunRow>(&mut self, stmt: &SelectStatement) -> Result<Vec<T>> {
         Exec::fetch_all(self, stmt).await
     }
+
+    async fn returning<T, S>(&mut self, stmt: &S) -> Result<Option<T>>
+    where
+        T: RunRow,
+        S: SqlxBinder + QueryStatementWriter,
+    {
+        Exec::fetch_optional(self, stmt).await
+    }
 }
 
 /// The lane writer's connection, inside its group-commit transaction.
@@ -99,6 +114,16 @@ impl Run for LiteRun<'_> {
 
     async fn fetch_all<T: RunRow>(&mut self, stmt: &SelectStatement) -> Result<Vec<T>> {
         crate::lite::fetch_all(self.0, stmt, T::from_lite)
+    }
+
+    async fn returning<T, S>(&mut self, stmt: &S) -> Result<Option<T>>
+    where
+        T: RunRow,
+        S: SqlxBinder + QueryStatementWriter,
+    {
+        Ok(crate::lite::fetch_all(self.0, stmt, T::from_lite)?
+            .into_iter()
+            .next())
     }
 }
 

@@ -1117,8 +1117,8 @@ async fn post<R: Run>(
 ) -> Result<Receipt> {
     let community = req.community;
     let amount = posting.amount.get();
-    move_balance(run, community, posting.from, -amount, now).await?;
-    move_balance(run, community, posting.to, amount, now).await?;
+    let from_balance = move_balance(run, community, posting.from, -amount, now).await?;
+    let to_balance = move_balance(run, community, posting.to, amount, now).await?;
     let mut transfer = TransferRow {
         community_id: community.0,
         seq: head.seq + 1,
@@ -1181,7 +1181,11 @@ async fn post<R: Run>(
             )));
         }
     }
+    // The resident's balance as this transfer leaves it: read back by the update of their
+    // leg when they are on one (awards, redemptions, reversals), otherwise read.
     let balance = match posting.resident {
+        Some(resident) if resident == posting.from.1 => Some(from_balance),
+        Some(resident) if resident == posting.to.1 => Some(to_balance),
         Some(resident) => Some(balance_of(run, community, resident).await?),
         None => None,
     };
@@ -1203,16 +1207,16 @@ async fn post<R: Run>(
     })
 }
 
-/// Adds `delta` to an account's balance, opening the account on its first transfer. A
-/// debit is guarded: the checks before already made sure it is covered, and the CHECK
-/// constraint stands behind both.
+/// Adds `delta` to an account's balance, opening the account on its first transfer, and
+/// returns the new balance. A debit is guarded: the checks before already made sure it is
+/// covered, and the CHECK constraint stands behind both.
 async fn move_balance<R: Run>(
     run: &mut R,
     community: CommunityId,
     (kind, account): (AccountKind, Uuid),
     delta: i64,
     now: DateTime<Utc>,
-) -> Result<()> {
+) -> Result<i64> {
     let mut update = Query::update()
         .table(PointsAccounts::Table)
         .value(
@@ -1221,21 +1225,22 @@ async fn move_balance<R: Run>(
         )
         .and_where(Expr::col(PointsAccounts::CommunityId).eq(community.0))
         .and_where(Expr::col(PointsAccounts::Id).eq(account))
+        .returning_col(PointsAccounts::Balance)
         .to_owned();
     if delta < 0 && kind != AccountKind::Issuance {
         update.and_where(Expr::col(PointsAccounts::Balance).gte(-delta));
     }
-    if run.execute(&update).await? == 1 {
-        return Ok(());
+    if let Some((balance,)) = run.returning::<(i64,), _>(&update).await? {
+        return Ok(balance);
     }
     // Most transfers find both accounts open; the first one to reach an account opens it.
     open_account(run, community, kind, account, now).await?;
-    if run.execute(&update).await? != 1 {
-        return Err(StoreError::Corrupt(format!(
+    match run.returning::<(i64,), _>(&update).await? {
+        Some((balance,)) => Ok(balance),
+        None => Err(StoreError::Corrupt(format!(
             "points account {account} could not move by {delta}"
-        )));
+        ))),
     }
-    Ok(())
 }
 
 fn transfer_insert(t: &TransferRow) -> sea_query::InsertStatement {
