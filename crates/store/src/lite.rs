@@ -27,8 +27,6 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
-#[cfg(test)]
-use std::time::Instant;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::types::{Value as LiteValue, ValueRef};
@@ -45,11 +43,6 @@ const READERS: usize = 4;
 const MAX_BATCH: usize = 512;
 /// Prepared statements kept per connection (the hot paths use a handful of shapes).
 const STATEMENT_CACHE: usize = 64;
-/// What the WAL file is cut back to when SQLite starts it over. Under a long stretch of
-/// writes with no quiet moment the checkpoint never reaches the end of the WAL, so it
-/// grows (two gigabytes in a 20 s benchmark run); once writes pause, the next one starts
-/// it over, and without a limit the file would keep its largest size for good.
-const WAL_SIZE_LIMIT: i64 = 64 * 1024 * 1024;
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The direct SQLite lane of one database. Cheap to clone.
@@ -198,7 +191,6 @@ fn open_connection(path: &Path, read_only: bool) -> Result<Connection> {
     conn.execute_batch(
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
     )?;
-    conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT)?;
     if read_only {
         // A larger page cache than SQLite's 2 MiB default (64 MiB each, at most READERS
         // of them): list pages then rarely copy pages out of the OS cache. (Memory-mapping
@@ -555,53 +547,6 @@ impl From<rusqlite::Error> for StoreError {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// A burst of writes with no quiet moment grows the WAL past its limit; once writes
-    /// pause, the next one starts the WAL over and the file is cut back to the limit
-    /// instead of keeping its largest size on disk.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn the_wal_file_shrinks_back_after_a_burst() {
-        let dir = std::env::temp_dir().join(format!("linli-wal-{}", Uuid::now_v7()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("wal.db");
-        let wal_path = dir.join("wal.db-wal");
-        Connection::open(&path)
-            .unwrap()
-            .execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (b BLOB NOT NULL);")
-            .unwrap();
-        let lite = Lite::open(&path, WriteLock::default()).unwrap();
-        let wal_size = move || std::fs::metadata(&wal_path).map_or(0, |m| m.len() as i64);
-        let insert = |lite: Lite| async move {
-            lite.write(|c| {
-                c.execute("INSERT INTO t (b) VALUES (?1)", [vec![7u8; 2048]])?;
-                Ok(())
-            })
-            .await
-            .unwrap();
-        };
-        let give_up = Instant::now() + Duration::from_secs(20);
-        let mut largest = 0;
-        while largest <= WAL_SIZE_LIMIT * 3 / 2 && Instant::now() < give_up {
-            let burst: Vec<_> = (0..64)
-                .map(|_| tokio::spawn(insert(lite.clone())))
-                .collect();
-            for write in burst {
-                write.await.unwrap();
-            }
-            largest = largest.max(wal_size());
-        }
-        // A quiet moment lets the checkpoint thread reach the end of the WAL; the next
-        // write then starts it over.
-        tokio::time::sleep(CHECKPOINT_EVERY * 3).await;
-        insert(lite.clone()).await;
-        let after = wal_size();
-        lite.close();
-        std::fs::remove_dir_all(&dir).ok();
-        assert!(
-            after <= WAL_SIZE_LIMIT,
-            "the WAL file is {after} bytes after a pause (largest {largest}, limit {WAL_SIZE_LIMIT})"
-        );
-    }
 
     #[test]
     fn times_read_back_in_every_form_sqlx_accepts() {
