@@ -77,6 +77,10 @@ impl PageRequest {
 pub struct PageOf<T> {
     pub items: Vec<T>,
     pub total: u64,
+    /// `total` is a floor, not a count: there are more matches than it, and counting
+    /// stopped there (text searches, where an exact count of a common word costs more
+    /// than the page itself).
+    pub total_capped: bool,
     pub next: Option<Uuid>,
 }
 
@@ -86,6 +90,7 @@ impl<T> PageOf<T> {
         PageOf {
             items: Vec::new(),
             total: 0,
+            total_capped: false,
             next: None,
         }
     }
@@ -103,14 +108,23 @@ impl<T> PageOf<T> {
         PageOf {
             items: rows,
             total,
+            total_capped: false,
             next,
         }
+    }
+
+    /// The same page with `total` stated as a floor when `capped` (see
+    /// [`PageOf::total_capped`]).
+    pub(crate) fn capped_if(mut self, capped: bool) -> PageOf<T> {
+        self.total_capped = capped;
+        self
     }
 
     pub fn map<U>(self, f: impl FnMut(T) -> U) -> PageOf<U> {
         PageOf {
             items: self.items.into_iter().map(f).collect(),
             total: self.total,
+            total_capped: self.total_capped,
             next: self.next,
         }
     }

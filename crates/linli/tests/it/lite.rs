@@ -285,17 +285,19 @@ async fn reports_commit_in_groups_and_fail_alone_on_both_engines() {
     }
 }
 
-/// A word in more matters than a search reads ids of (5,000): SQLite then counts in the
-/// full-text index and walks newest first. Loaded in bulk (the demo's loader, which
-/// writes the full-text entries after its rows): every match is found and counted, pages
-/// follow each other without gaps on both read paths, and they agree.
+/// A word in more matters than a search counts (1,000): the total says "at least 1,000"
+/// and the search walks newest first. Loaded in bulk (the demo's loader, which writes the
+/// full-text entries after its rows): pages follow each other without gaps on both read
+/// paths, and they agree; a word at exactly the cap, and one in few matters, are counted
+/// exactly.
 #[tokio::test]
-async fn a_word_in_thousands_of_matters_is_counted_and_paged_on_both_engines() {
+async fn a_word_in_thousands_of_matters_is_counted_up_to_the_cap_and_paged_on_both_engines() {
     for t in TestDb::all().await {
         let world = seed_world(&t.db).await;
         let c = &world.a;
         let start = Utc::now() - chrono::Duration::days(30);
-        let common = 5_050;
+        let common = matters::SEARCH_TOTAL_CAP as usize + 50;
+        let at_cap = matters::SEARCH_TOTAL_CAP as usize;
         let rows: Vec<FullMatter> = (0..common + 40)
             .map(|i| {
                 let at = start + chrono::Duration::seconds(i as i64 * 20);
@@ -308,6 +310,7 @@ async fn a_word_in_thousands_of_matters_is_counted_and_paged_on_both_engines() {
                     building_id: None,
                     title: format!("第{i}件"),
                     description: match i < common {
+                        true if i < at_cap => "楼下垃圾桶满了两天没人清运，井盖松动".to_owned(),
                         true => "楼下垃圾桶满了两天没人清运".to_owned(),
                         false => "楼道灯坏了".to_owned(),
                     },
@@ -374,9 +377,16 @@ async fn a_word_in_thousands_of_matters_is_counted_and_paged_on_both_engines() {
             .await
             .unwrap();
             assert_eq!(lane.items, sqlx.items, "{}", t.engine);
-            assert_eq!((lane.total, lane.next), (sqlx.total, sqlx.next));
+            assert_eq!(
+                (lane.total, lane.total_capped, lane.next),
+                (sqlx.total, sqlx.total_capped, sqlx.next)
+            );
             if first {
-                assert_eq!(lane.total, common as u64, "every match counted");
+                assert_eq!(
+                    (lane.total, lane.total_capped),
+                    (matters::SEARCH_TOTAL_CAP, true),
+                    "counted up to the cap, said to be more"
+                );
             }
             assert_eq!(lane.items.len(), 50);
             seen.extend(lane.items.iter().map(|r| r.id));
@@ -400,6 +410,63 @@ async fn a_word_in_thousands_of_matters_is_counted_and_paged_on_both_engines() {
         )
         .await
         .unwrap();
-        assert_eq!(lamps.total, 40);
+        assert_eq!((lamps.total, lamps.total_capped), (40, false));
+        // A word in exactly as many matters as the cap is still counted exactly, on both
+        // read paths, and its pages are read by id.
+        let covers = MatterFilter {
+            terms: query_terms("井盖"),
+            ..MatterFilter::default()
+        };
+        let lane = matters::list_matters_pooled::<MatterSummaryRow>(
+            &t.db,
+            c.id,
+            &GridFilter::All,
+            &covers,
+            PageRequest::first(50),
+            true,
+        )
+        .await
+        .unwrap();
+        let sqlx = matters::list_matters_as::<MatterSummaryRow>(
+            &mut conn.exec(),
+            c.id,
+            &GridFilter::All,
+            &covers,
+            PageRequest::first(50),
+            true,
+        )
+        .await
+        .unwrap();
+        for found in [&lane, &sqlx] {
+            assert_eq!(
+                (found.total, found.total_capped),
+                (at_cap as u64, false),
+                "{}",
+                t.engine
+            );
+        }
+        assert_eq!(lane.items, sqlx.items);
+        // A common word narrowed by a grid: counted through the filter, exactly.
+        let in_grid = MatterFilter {
+            grid: Some(c.grids[0]),
+            ..filter.clone()
+        };
+        let lane = matters::list_matters_pooled::<MatterSummaryRow>(
+            &t.db,
+            c.id,
+            &GridFilter::All,
+            &in_grid,
+            PageRequest::first(50),
+            true,
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            (lane.total, lane.total_capped),
+            (common as u64 / 2, false),
+            "half the matches are in the grid: {}",
+            t.engine
+        );
+        assert!(lane.items.iter().all(|m| m.grid_id == Some(c.grids[0].0)));
     }
 }

@@ -682,30 +682,52 @@ pub struct MatterFilter {
     pub terms: Vec<String>,
 }
 
-/// Up to this many matches, a SQLite search reads the id of every match and pages them
-/// in memory ([`IdsFirst`]); past it, matches are dense enough that walking the
-/// community newest first finds a page sooner. (577 matches among 78,000 matters: 1.5 ms
-/// reading them all against 5.6 ms walking; a word in 20,000 is the other way round.)
-const SQLITE_SORT_MATCHES_UP_TO: u64 = 5_000;
+/// A text search counts its matches exactly up to this many and answers "more than" past
+/// it ([`PageOf::total_capped`]): an exact count of a word in most matters costs more than
+/// reading its page, and nobody pages through a thousand matches. Up to the cap, the
+/// search also reads the id of every match and pages them in memory ([`IdsFirst`]); past
+/// it, matches are dense enough that walking the community newest first fills a page
+/// sooner.
+pub const SEARCH_TOTAL_CAP: u64 = 1_000;
+
+/// How many matters a text search finds, counted up to one past [`SEARCH_TOTAL_CAP`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TextMatches {
+    /// At most the cap: counted exactly (SQLite: in the full-text index alone).
+    Few(u64),
+    /// More than the cap.
+    Many,
+}
+
+impl TextMatches {
+    fn of(counted: u64) -> TextMatches {
+        match counted <= SEARCH_TOTAL_CAP {
+            true => TextMatches::Few(counted),
+            false => TextMatches::Many,
+        }
+    }
+}
 
 fn text_condition(
     engine: Engine,
     community: CommunityId,
     terms: &[String],
-    matches: Option<u64>,
+    matches: Option<TextMatches>,
 ) -> Expr {
     let prefix = community_prefix(community);
     match engine {
         Engine::Sqlite => {
             let query = fts_query(&prefix, terms);
-            if matches.is_some_and(|n| n <= SQLITE_SORT_MATCHES_UP_TO) {
+            if matches!(matches, Some(TextMatches::Few(_))) {
                 // Joined by [`filtered`]: the full-text index drives, each match is looked
                 // up by rowid, and a LIMIT stops the read early (an `IN (SELECT …)` would
                 // first collect every match into a temporary index).
                 Expr::cust_with_values("matter_search MATCH ?", [query])
             } else {
                 // The unary `+` keeps the match set from driving the plan: SQLite then
-                // walks the community's matters newest first and stops at the page's end.
+                // walks the community's matters newest first and stops at the page's end
+                // (after gathering every match into a temporary index; the lane's reads
+                // avoid that with [`dense_page`]).
                 Expr::cust_with_values(
                     "+matters.rowid IN (SELECT rowid FROM matter_search WHERE matter_search MATCH ?)",
                     [query],
@@ -740,14 +762,13 @@ fn running() -> Vec<&'static str> {
 }
 
 /// The filtered query (selecting nothing yet), or `None` when the grid filter leaves
-/// nothing to see. `matches`: on SQLite, how many matters hold the search terms (see
-/// [`SQLITE_SORT_MATCHES_UP_TO`]).
+/// nothing to see. `matches`: on SQLite, how many matters hold the search terms.
 fn filtered(
     engine: Engine,
     community: CommunityId,
     grids: &GridFilter,
     f: &MatterFilter,
-    matches: Option<u64>,
+    matches: Option<TextMatches>,
 ) -> Option<SelectStatement> {
     let col = |c: Matters| Expr::col((Matters::Table, c));
     let mut q = Query::select()
@@ -791,7 +812,7 @@ fn filtered(
         q.and_where(col(Matters::CreatedAt).lt(before));
     }
     if !f.terms.is_empty() {
-        if engine == Engine::Sqlite && matches.is_some_and(|n| n <= SQLITE_SORT_MATCHES_UP_TO) {
+        if engine == Engine::Sqlite && matches!(matches, Some(TextMatches::Few(_))) {
             q.inner_join(
                 sea_query::Alias::new("matter_search"),
                 Expr::cust("matter_search.rowid = matters.rowid"),
@@ -803,7 +824,8 @@ fn filtered(
 }
 
 /// Matters the caller may see, newest first, one page after the cursor. `total` counts
-/// every match (the first page only: later pages repeat it as 0 to spare the count).
+/// every match (the first page only: later pages repeat it as 0 to spare the count); a
+/// text search counts up to [`SEARCH_TOTAL_CAP`].
 pub async fn list_matters(
     ex: &mut Exec<'_>,
     community: CommunityId,
@@ -826,18 +848,32 @@ pub async fn list_matters_as<T: Listed>(
 ) -> Result<PageOf<T>> {
     let engine = ex.engine();
     let matches = match engine == Engine::Sqlite && !f.terms.is_empty() {
-        true => Some(
+        true => Some(TextMatches::of(
             ex.fetch_one::<(i64,), _>(&fts_count(community, &f.terms))
                 .await?
                 .0 as u64,
-        ),
+        )),
         false => None,
     };
     let Some(plan) = ListPlan::new::<T>(engine, community, grids, f, page, with_total, matches)
     else {
         return Ok(PageOf::empty());
     };
-    if let Some(first) = &plan.ids_first {
+    if engine == Engine::Postgres
+        && let Some(first) = &plan.ids_first
+    {
+        let rows: Vec<Counted<T>> = ex
+            .fetch_all(&ids_and_page::<T>(community, first, page))
+            .await?;
+        let found = rows.first().map_or(0, |r| r.ids_found as usize);
+        // An empty page after a cursor does not tell how many ids there were.
+        let told = !rows.is_empty() || page.after.is_none();
+        if told && first.holds_all(found) {
+            let rows = rows.into_iter().map(|r| r.row).collect();
+            return Ok(PageOf::from_lookahead(rows, page, found as u64, T::id));
+        }
+    }
+    if let Some(first) = plan.ids_first.as_ref().filter(|_| engine == Engine::Sqlite) {
         let ids: Vec<(Uuid,)> = ex.fetch_all(&first.ids).await?;
         if first.holds_all(ids.len()) {
             let ids = ids.into_iter().map(|(id,)| id).collect();
@@ -849,13 +885,17 @@ pub async fn list_matters_as<T: Listed>(
             return Ok(PageOf::from_lookahead(rows, page, total, T::id));
         }
     }
-    let total = match &plan.total {
-        Total::Skipped => 0,
-        Total::Known(n) => *n,
-        Total::Count(count) => ex.fetch_one::<(i64,), _>(&**count).await?.0 as u64,
+    let (total, capped) = match &plan.total {
+        Total::Skipped => (0, false),
+        Total::Known(n) => (*n, false),
+        Total::Capped => (SEARCH_TOTAL_CAP, true),
+        Total::Count(count) => capped_total(
+            ex.fetch_one::<(i64,), _>(&**count).await?.0 as u64,
+            plan.cap,
+        ),
     };
     let rows = ex.fetch_all(&plan.walk).await?;
-    Ok(PageOf::from_lookahead(rows, page, total, T::id))
+    Ok(PageOf::from_lookahead(rows, page, total, T::id).capped_if(capped))
 }
 
 /// [`list_matters_as`] on a connection of its own: on SQLite through the direct lane (see
@@ -874,73 +914,162 @@ pub async fn list_matters_pooled<T: Listed>(
     };
     let (grids, f) = (grids.clone(), f.clone());
     lite.read(move |conn| {
-        let plan_for = |matches| {
-            ListPlan::new::<T>(
-                Engine::Sqlite,
-                community,
-                &grids,
-                &f,
-                page,
-                with_total,
-                matches,
-            )
+        let matches = match f.terms.is_empty() {
+            true => None,
+            false => Some(TextMatches::of(lite::count(
+                conn,
+                &fts_count(community, &f.terms),
+            )?)),
         };
-        let by_ids = |first: &IdsFirst| -> Result<Option<PageOf<T>>> {
+        if matches == Some(TextMatches::Many) {
+            return dense_page::<T>(conn, community, &grids, &f, page, with_total);
+        }
+        let Some(plan) = ListPlan::new::<T>(
+            Engine::Sqlite,
+            community,
+            &grids,
+            &f,
+            page,
+            with_total,
+            matches,
+        ) else {
+            return Ok(PageOf::empty());
+        };
+        if let Some(first) = &plan.ids_first {
             let mut keyed = first.ids.clone();
             keyed.column((Matters::Table, sea_query::Alias::new("rowid")));
             let ids = lite::fetch_all(conn, &keyed, |r| {
                 Ok((lite::decode::uuid(r, 0)?, r.get::<_, i64>(1)?))
             })?;
-            if !first.holds_all(ids.len()) {
-                return Ok(None);
-            }
-            let (total, wanted) =
-                page.slice_keyed(ids, |(id, _)| *id, crate::page::Direction::Descending);
-            let rows = match wanted.is_empty() {
-                true => Vec::new(),
-                false => {
-                    let rowids = wanted.into_iter().map(|(_, rowid)| rowid);
-                    lite::fetch_all(conn, &rows_by_rowids::<T>(rowids), T::from_lite)?
-                }
-            };
-            Ok(Some(PageOf::from_lookahead(rows, page, total, T::id)))
-        };
-        let matches = match f.terms.is_empty() {
-            true => None,
-            false => {
-                // Most words are in few matters: read their ids straight away (at most
-                // the cap), which also counts them. Only a denser word pays for a count
-                // in the full-text index and the walk.
-                let Some(mut hopeful) = plan_for(Some(0)) else {
-                    return Ok(PageOf::empty());
-                };
-                if let Some(first) = hopeful.ids_first.as_mut() {
-                    first.ids.limit(SQLITE_SORT_MATCHES_UP_TO + 1);
-                    first.cap = Some(SQLITE_SORT_MATCHES_UP_TO as usize);
-                    if let Some(found) = by_ids(first)? {
-                        return Ok(found);
+            if first.holds_all(ids.len()) {
+                let (total, wanted) =
+                    page.slice_keyed(ids, |(id, _)| *id, crate::page::Direction::Descending);
+                let rows = match wanted.is_empty() {
+                    true => Vec::new(),
+                    false => {
+                        let rowids = wanted.into_iter().map(|(_, rowid)| rowid);
+                        lite::fetch_all(conn, &rows_by_rowids::<T>(rowids), T::from_lite)?
                     }
-                }
-                Some(lite::count(conn, &fts_count(community, &f.terms))?)
+                };
+                return Ok(PageOf::from_lookahead(rows, page, total, T::id));
             }
-        };
-        let Some(plan) = plan_for(matches) else {
-            return Ok(PageOf::empty());
-        };
-        if let Some(first) = &plan.ids_first
-            && let Some(found) = by_ids(first)?
-        {
-            return Ok(found);
         }
-        let total = match &plan.total {
-            Total::Skipped => 0,
-            Total::Known(n) => *n,
-            Total::Count(count) => lite::count(conn, &**count)?,
+        let (total, capped) = match &plan.total {
+            Total::Skipped => (0, false),
+            Total::Known(n) => (*n, false),
+            Total::Capped => (SEARCH_TOTAL_CAP, true),
+            Total::Count(count) => capped_total(lite::count(conn, &**count)?, plan.cap),
         };
         let rows = lite::fetch_all(conn, &plan.walk, T::from_lite)?;
-        Ok(PageOf::from_lookahead(rows, page, total, T::id))
+        Ok(PageOf::from_lookahead(rows, page, total, T::id).capped_if(capped))
     })
     .await
+}
+
+/// Rows of the community a dense search walks at first, newest first, before asking the
+/// full-text index which of them match; each further chunk is twice as long.
+const DENSE_CHUNK: u64 = 256;
+const DENSE_CHUNK_MAX: u64 = 4_096;
+
+/// A page of a search for words in more matters than [`SEARCH_TOTAL_CAP`], on the lane.
+///
+/// Walks the filtered matters newest first by id in chunks, and asks the full-text index
+/// for the matches among each chunk's rowid range: one index read per chunk. Asking about
+/// each matter (a correlated `EXISTS … rowid = ?`) costs a seek through every term's list
+/// per row, and `rowid IN (SELECT … MATCH ?)` gathers every match of the word first;
+/// walking the index in rowid order would be cheaper still, but rowids follow insertion
+/// order, not ids. With other filters, the chunks also count matches, up to the cap.
+fn dense_page<T: Listed>(
+    conn: &rusqlite::Connection,
+    community: CommunityId,
+    grids: &GridFilter,
+    f: &MatterFilter,
+    page: PageRequest,
+    with_total: bool,
+) -> Result<PageOf<T>> {
+    let plain = MatterFilter {
+        terms: Vec::new(),
+        ..f.clone()
+    };
+    let Some(mut chunk_query) = filtered(Engine::Sqlite, community, grids, &plain, None) else {
+        return Ok(PageOf::empty());
+    };
+    let rowid = || Expr::col((Matters::Table, sea_query::Alias::new("rowid")));
+    chunk_query
+        .column((Matters::Table, Matters::Id))
+        .expr(rowid())
+        .order_by((Matters::Table, Matters::Id), Order::Desc);
+    let query = fts_query(&community_prefix(community), &f.terms);
+    // The word alone is in more matters than the cap (counted already); with other
+    // filters, only counting tells.
+    let text_only = plain == MatterFilter::default() && *grids == GridFilter::All;
+    let counting = with_total && !text_only;
+    let wanted = page.fetch_limit() as usize;
+    // Counting starts at the newest match; a page alone starts after its cursor.
+    let mut before = if counting { None } else { page.after };
+    let (mut chunk_len, mut counted, mut picked) = (DENSE_CHUNK, 0u64, Vec::new());
+    loop {
+        let mut q = chunk_query.clone();
+        if let Some(before) = before {
+            q.and_where(Expr::col((Matters::Table, Matters::Id)).lt(before));
+        }
+        q.limit(chunk_len);
+        let chunk: Vec<(Uuid, i64)> = lite::fetch_all(conn, &q, |r| {
+            Ok((lite::decode::uuid(r, 0)?, r.get::<_, i64>(1)?))
+        })?;
+        let (Some(low), Some(high)) = (
+            chunk.iter().map(|(_, r)| *r).min(),
+            chunk.iter().map(|(_, r)| *r).max(),
+        ) else {
+            break;
+        };
+        let in_range = Query::select()
+            .column(sea_query::Alias::new("rowid"))
+            .from(sea_query::Alias::new("matter_search"))
+            .and_where(Expr::cust_with_values(
+                "matter_search MATCH ?",
+                [query.clone()],
+            ))
+            .and_where(Expr::col(sea_query::Alias::new("rowid")).between(low, high))
+            .to_owned();
+        let hits: std::collections::HashSet<i64> = lite::fetch_all(conn, &in_range, |r| r.get(0))?
+            .into_iter()
+            .collect();
+        for (id, rowid) in &chunk {
+            if !hits.contains(rowid) {
+                continue;
+            }
+            counted += 1;
+            if picked.len() < wanted && page.after.is_none_or(|after| *id < after) {
+                picked.push(*rowid);
+            }
+        }
+        let done = picked.len() >= wanted && (!counting || counted > SEARCH_TOTAL_CAP);
+        if done || (chunk.len() as u64) < chunk_len {
+            break;
+        }
+        before = chunk.last().map(|(id, _)| *id);
+        chunk_len = Ord::min(chunk_len * 2, DENSE_CHUNK_MAX);
+    }
+    let (total, capped) = match (with_total, counting) {
+        (false, _) => (0, false),
+        (true, false) => (SEARCH_TOTAL_CAP, true),
+        (true, true) => capped_total(counted, Some(SEARCH_TOTAL_CAP)),
+    };
+    let rows = match picked.is_empty() {
+        true => Vec::new(),
+        false => lite::fetch_all(conn, &rows_by_rowids::<T>(picked), T::from_lite)?,
+    };
+    Ok(PageOf::from_lookahead(rows, page, total, T::id).capped_if(capped))
+}
+
+/// A count read through a statement that stops at one past `cap`: the total to show and
+/// whether it is a floor.
+fn capped_total(counted: u64, cap: Option<u64>) -> (u64, bool) {
+    match cap {
+        Some(cap) if counted > cap => (cap, true),
+        _ => (counted, false),
+    }
 }
 
 /// How one page of a list is read: ids first where that is cheaper, else a walk.
@@ -951,6 +1080,8 @@ struct ListPlan {
     walk: SelectStatement,
     /// What the walk needs to learn the number of matches.
     total: Total,
+    /// Where counting stops (text searches): [`Total::Count`] then reads one more.
+    cap: Option<u64>,
 }
 
 /// Read the id of every match (from an index alone, or the full-text index), count and
@@ -971,7 +1102,8 @@ impl IdsFirst {
     }
 }
 
-/// Matches a first page pages in memory at most, before it walks instead.
+/// Matches a first page of a list without search terms pages in memory at most, before
+/// it walks instead.
 const IDS_FIRST_CAP: usize = 5_000;
 
 /// How a walked page learns the number of matches.
@@ -980,6 +1112,9 @@ enum Total {
     Skipped,
     /// Counted already (a SQLite text search with no other filter: in the FTS5 index).
     Known(u64),
+    /// Known to be past [`SEARCH_TOTAL_CAP`] already: a text search whose ids did not fit.
+    Capped,
+    /// Counted by this statement (up to one past [`ListPlan::cap`] when there is one).
     Count(Box<SelectStatement>),
 }
 
@@ -993,39 +1128,59 @@ impl ListPlan {
         f: &MatterFilter,
         page: PageRequest,
         with_total: bool,
-        matches: Option<u64>,
+        matches: Option<TextMatches>,
     ) -> Option<ListPlan> {
         let filter = filtered(engine, community, grids, f, matches)?;
+        let searching = !f.terms.is_empty();
         let mut ids = filter.clone();
         ids.column((Matters::Table, Matters::Id));
-        let few_text_matches = match engine {
-            Engine::Postgres => !f.terms.is_empty(),
-            Engine::Sqlite => matches.is_some_and(|n| n <= SQLITE_SORT_MATCHES_UP_TO),
-        };
         let narrowed = *f != MatterFilter::default() || *grids != GridFilter::All;
-        let ids_first = if few_text_matches {
-            Some(IdsFirst { ids, cap: None })
-        } else if with_total && narrowed && f.terms.is_empty() {
-            ids.limit(IDS_FIRST_CAP as u64 + 1);
-            Some(IdsFirst {
-                ids,
-                cap: Some(IDS_FIRST_CAP),
-            })
-        } else {
-            None
+        let ids_first = match (engine, matches) {
+            // Every match fits: the full-text index counted them.
+            (Engine::Sqlite, Some(TextMatches::Few(_))) => Some(IdsFirst { ids, cap: None }),
+            // A word in most matters: straight to the walk.
+            (Engine::Sqlite, Some(TextMatches::Many)) => None,
+            // PostgreSQL counts in the same read: past the cap it walks instead.
+            _ if searching => {
+                ids.limit(SEARCH_TOTAL_CAP + 1);
+                Some(IdsFirst {
+                    ids,
+                    cap: Some(SEARCH_TOTAL_CAP as usize),
+                })
+            }
+            _ if with_total && narrowed => {
+                ids.limit(IDS_FIRST_CAP as u64 + 1);
+                Some(IdsFirst {
+                    ids,
+                    cap: Some(IDS_FIRST_CAP),
+                })
+            }
+            _ => None,
         };
-        let text_only = !f.terms.is_empty()
+        let text_only = searching
             && *grids == GridFilter::All
             && MatterFilter {
                 terms: Vec::new(),
                 ..f.clone()
             } == MatterFilter::default();
+        let cap = searching.then_some(SEARCH_TOTAL_CAP);
         let total = match (with_total, matches) {
             (false, _) => Total::Skipped,
-            (true, Some(n)) if text_only => Total::Known(n),
+            (true, Some(TextMatches::Few(n))) if text_only => Total::Known(n),
+            (true, Some(TextMatches::Many)) if text_only => Total::Capped,
+            // The ids of a search read up to the cap: the walk comes after they overflowed.
+            (true, None) if searching => Total::Capped,
             (true, _) => {
                 let mut count = filter.clone();
-                count.expr(Func::count(Expr::col((Matters::Table, Matters::Id))));
+                if searching {
+                    count.expr(Expr::val(1)).limit(SEARCH_TOTAL_CAP + 1);
+                    count = Query::select()
+                        .expr(Func::count(Expr::val(1)))
+                        .from_subquery(count, sea_query::Alias::new("capped"))
+                        .to_owned();
+                } else {
+                    count.expr(Func::count(Expr::col((Matters::Table, Matters::Id))));
+                }
                 Total::Count(Box::new(count))
             }
         };
@@ -1040,8 +1195,67 @@ impl ListPlan {
             ids_first,
             walk,
             total,
+            cap,
         })
     }
+}
+
+/// A page row with the number of ids the statement found ([`ids_and_page`]).
+struct Counted<T> {
+    row: T,
+    ids_found: i64,
+}
+
+impl<'r, R, T> sqlx::FromRow<'r, R> for Counted<T>
+where
+    R: sqlx::Row,
+    T: sqlx::FromRow<'r, R>,
+    i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    &'static str: sqlx::ColumnIndex<R>,
+{
+    fn from_row(row: &'r R) -> sqlx::Result<Self> {
+        Ok(Counted {
+            row: T::from_row(row)?,
+            ids_found: row.try_get("ids_found")?,
+        })
+    }
+}
+
+/// [`IdsFirst`] in one statement (PostgreSQL, where each statement is a round trip): the
+/// matching ids gathered once, counted, and the page's rows read by the newest of them
+/// after the cursor. Every row carries the count; no row means no id after the cursor.
+fn ids_and_page<T: Listed>(
+    community: CommunityId,
+    first: &IdsFirst,
+    page: PageRequest,
+) -> sea_query::WithQuery {
+    let ids = sea_query::Alias::new("ids");
+    let id = || Expr::col((sea_query::Alias::new("ids"), sea_query::Alias::new("id")));
+    let mut page_ids = Query::select()
+        .expr(id())
+        .from(ids.clone())
+        .order_by_expr(id(), Order::Desc)
+        .limit(page.fetch_limit())
+        .to_owned();
+    if let Some(after) = page.after {
+        page_ids.and_where(id().lt(after));
+    }
+    let rows = select_of::<T>()
+        .expr_as(
+            Expr::cust("(SELECT count(*) FROM ids)"),
+            sea_query::Alias::new("ids_found"),
+        )
+        .and_where(Expr::col((Matters::Table, Matters::CommunityId)).eq(community.0))
+        .and_where(Expr::col((Matters::Table, Matters::Id)).in_subquery(page_ids))
+        .order_by((Matters::Table, Matters::Id), Order::Desc)
+        .to_owned();
+    let cte = sea_query::CommonTableExpression::new()
+        .query(first.ids.clone())
+        .column(sea_query::Alias::new("id"))
+        .table_name(ids)
+        .materialized(true)
+        .to_owned();
+    rows.with(sea_query::WithClause::new().cte(cte).to_owned())
 }
 
 /// A page's rows by id, newest first.
@@ -1064,14 +1278,19 @@ fn rows_by_rowids<T: Listed>(rowids: impl IntoIterator<Item = i64>) -> SelectSta
 }
 
 /// How many of a community's matters hold every term, counted in the FTS5 index alone
-/// (terms carry the community prefix, so no join is needed). Counting through the
-/// `rowid IN (…)` join would test every matter of the community against the match set.
+/// (terms carry the community prefix, so no join is needed) and only up to one past
+/// [`SEARCH_TOTAL_CAP`]: FTS5 reads the term lists lazily, so the LIMIT bounds the work.
 fn fts_count(community: CommunityId, terms: &[String]) -> SelectStatement {
     let query = fts_query(&community_prefix(community), terms);
-    Query::select()
-        .expr(Func::count(Expr::col(sea_query::Alias::new("rowid"))))
+    let matches = Query::select()
+        .column(sea_query::Alias::new("rowid"))
         .from(sea_query::Alias::new("matter_search"))
         .and_where(Expr::cust_with_values("matter_search MATCH ?", [query]))
+        .limit(SEARCH_TOTAL_CAP + 1)
+        .to_owned();
+    Query::select()
+        .expr(Func::count(Expr::val(1)))
+        .from_subquery(matches, sea_query::Alias::new("capped"))
         .to_owned()
 }
 

@@ -154,11 +154,7 @@ pub async fn list_buildings(
         .and_where(Expr::col(Buildings::CommunityId).eq(community.0))
         .to_owned();
     if !apply_grid_filter(&mut q, (Buildings::Table, Buildings::GridId), filter) {
-        return Ok(PageOf {
-            items: Vec::new(),
-            total: 0,
-            next: None,
-        });
+        return Ok(PageOf::empty());
     }
     if let Some(grid) = grid {
         q.and_where(Expr::col(Buildings::GridId).eq(grid.0));

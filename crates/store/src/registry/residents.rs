@@ -336,11 +336,7 @@ pub async fn list_residents(
         .and_where(Expr::col((Residents::Table, Residents::CommunityId)).eq(community.0))
         .to_owned();
     if !apply_grid_filter(&mut q, (Residents::Table, Residents::GridId), grids) {
-        return Ok(PageOf {
-            items: Vec::new(),
-            total: 0,
-            next: None,
-        });
+        return Ok(PageOf::empty());
     }
     if let Some(b) = filter.building {
         q.and_where(Expr::col((Residents::Table, Residents::BuildingId)).eq(b.0));
@@ -404,9 +400,8 @@ async fn page_by_ids(
     let (total, wanted) = page.slice_ids(ids, crate::page::Direction::Ascending);
     if wanted.is_empty() {
         return Ok(PageOf {
-            items: Vec::new(),
             total,
-            next: None,
+            ..PageOf::empty()
         });
     }
     let rows_q = resident_columns()

@@ -147,11 +147,9 @@ pub async fn list_grids(
         .await?;
     let mut conn = state.db.acquire().await?;
     let grids = registry::list_grids(&mut conn.exec(), CommunityId(id), &filter).await?;
-    Ok(axum::Json(Page {
-        total: grids.len() as u64,
-        items: grids.into_iter().map(GridView::from).collect(),
-        next: None,
-    }))
+    Ok(axum::Json(Page::whole(
+        grids.into_iter().map(GridView::from).collect(),
+    )))
 }
 
 /// One grid. A grid outside the caller's reach is answered exactly like a missing one.
@@ -204,11 +202,7 @@ pub async fn list_accounts(
         .authorize(&state, Action::ListAccounts, &target, Deny::AsForbidden)
         .await?;
     let items = account_views(&state, community).await?;
-    Ok(axum::Json(Page {
-        total: items.len() as u64,
-        items,
-        next: None,
-    }))
+    Ok(axum::Json(Page::whole(items)))
 }
 
 pub async fn account_views(
@@ -582,9 +576,7 @@ pub async fn list_audit(
         .await?;
     let mut conn = state.db.acquire().await?;
     let entries = audit::recent(&mut conn.exec(), id, u64::from(limit)).await?;
-    Ok(axum::Json(Page {
-        total: entries.len() as u64,
-        items: entries.into_iter().map(AuditEntryView::from).collect(),
-        next: None,
-    }))
+    Ok(axum::Json(Page::whole(
+        entries.into_iter().map(AuditEntryView::from).collect(),
+    )))
 }

@@ -95,11 +95,7 @@ pub async fn list_consents(
         withdrawn_at: c.withdrawn_at,
     })
     .collect();
-    Ok(axum::Json(Page {
-        total: items.len() as u64,
-        items,
-        next: None,
-    }))
+    Ok(axum::Json(Page::whole(items)))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -276,11 +272,7 @@ pub async fn read_tags(
             });
         }
     }
-    Ok(axum::Json(Page {
-        total: items.len() as u64,
-        items,
-        next: None,
-    }))
+    Ok(axum::Json(Page::whole(items)))
 }
 
 /// Withdraws a consent; the sensitive data recorded under it is deleted with it. Staff

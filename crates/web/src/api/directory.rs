@@ -26,11 +26,7 @@ use crate::error::{ApiError, Problem};
 use crate::state::AppState;
 
 fn whole<T>(items: Vec<T>) -> Page<T> {
-    Page {
-        total: items.len() as u64,
-        items,
-        next: None,
-    }
+    Page::whole(items)
 }
 
 /// Authorizes `action` on a whole community.

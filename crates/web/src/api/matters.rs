@@ -505,11 +505,7 @@ pub async fn my_matters(
 ) -> Result<axum::Json<Page<MatterSummary>>, ApiError> {
     let page = page_request(query.cursor.as_deref(), query.limit)?;
     let Some(community) = principal.default_community() else {
-        return Ok(axum::Json(Page {
-            items: Vec::new(),
-            total: 0,
-            next: None,
-        }));
+        return Ok(axum::Json(Page::whole(Vec::new())));
     };
     let filter = MatterFilter {
         reporter: Some(principal.account_id),

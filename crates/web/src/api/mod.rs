@@ -288,6 +288,21 @@ where
 pub struct Page<T> {
     pub items: Vec<T>,
     pub total: u64,
+    /// True when `total` is a floor rather than a count: more items match, and counting
+    /// stopped there. Text searches count up to 1,000 matches (a client shows "1,000+").
+    pub total_capped: bool,
     /// Cursor for the next page, or null on the last one.
     pub next: Option<String>,
+}
+
+impl<T> Page<T> {
+    /// A list answered whole, on one page.
+    pub fn whole(items: Vec<T>) -> Page<T> {
+        Page {
+            total: items.len() as u64,
+            total_capped: false,
+            items,
+            next: None,
+        }
+    }
 }

@@ -55,10 +55,10 @@ pub fn page_request(cursor: Option<&str>, limit: Option<u32>) -> Result<PageRequ
 /// A store page as the API's list shape.
 pub fn page_of<R, V>(page: PageOf<R>, view: impl FnMut(R) -> V) -> Page<V> {
     let next = page.next.map(|id| id.to_string());
-    let total = page.total;
     Page {
         items: page.items.into_iter().map(view).collect(),
-        total,
+        total: page.total,
+        total_capped: page.total_capped,
         next,
     }
 }

@@ -136,11 +136,7 @@ pub async fn list_service_points(
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<axum::Json<Page<ServicePointView>>, ApiError> {
     let items = directory(&state, CommunityId(id)).await?;
-    Ok(axum::Json(Page {
-        total: items.len() as u64,
-        items,
-        next: None,
-    }))
+    Ok(axum::Json(Page::whole(items)))
 }
 
 /// One service point. No sign-in needed.

@@ -355,7 +355,8 @@ pub struct QueuePage {
     pub views: Vec<(&'static str, &'static str)>,
     pub q: String,
     pub matters: Vec<MatterCard>,
-    pub total: u64,
+    /// The number of matches, "1000+" past the search's counting cap.
+    pub total: String,
     pub next_href: Option<String>,
     pub error: Option<String>,
     pub can_board: bool,
@@ -415,11 +416,7 @@ pub async fn queue(
         )
         .await?
     } else {
-        linli_store::PageOf {
-            items: Vec::new(),
-            total: 0,
-            next: None,
-        }
+        linli_store::PageOf::empty()
     };
     let now = Utc::now();
     let views = ["triage", "mine", "open", "overdue", "closed"]
@@ -432,7 +429,10 @@ pub async fn queue(
         next_href: rows
             .next
             .map(|n| format!("/matters?view={view}&q={encoded_q}&cursor={n}")),
-        total: rows.total,
+        total: match rows.total_capped {
+            true => format!("{}+", rows.total),
+            false => rows.total.to_string(),
+        },
         matters: rows
             .items
             .into_iter()
