@@ -859,21 +859,7 @@ pub async fn list_matters_as<T: Listed>(
     else {
         return Ok(PageOf::empty());
     };
-    if engine == Engine::Postgres
-        && let Some(first) = &plan.ids_first
-    {
-        let rows: Vec<Counted<T>> = ex
-            .fetch_all(&ids_and_page::<T>(community, first, page))
-            .await?;
-        let found = rows.first().map_or(0, |r| r.ids_found as usize);
-        // An empty page after a cursor does not tell how many ids there were.
-        let told = !rows.is_empty() || page.after.is_none();
-        if told && first.holds_all(found) {
-            let rows = rows.into_iter().map(|r| r.row).collect();
-            return Ok(PageOf::from_lookahead(rows, page, found as u64, T::id));
-        }
-    }
-    if let Some(first) = plan.ids_first.as_ref().filter(|_| engine == Engine::Sqlite) {
+    if let Some(first) = &plan.ids_first {
         let ids: Vec<(Uuid,)> = ex.fetch_all(&first.ids).await?;
         if first.holds_all(ids.len()) {
             let ids = ids.into_iter().map(|(id,)| id).collect();
@@ -1198,64 +1184,6 @@ impl ListPlan {
             cap,
         })
     }
-}
-
-/// A page row with the number of ids the statement found ([`ids_and_page`]).
-struct Counted<T> {
-    row: T,
-    ids_found: i64,
-}
-
-impl<'r, R, T> sqlx::FromRow<'r, R> for Counted<T>
-where
-    R: sqlx::Row,
-    T: sqlx::FromRow<'r, R>,
-    i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    &'static str: sqlx::ColumnIndex<R>,
-{
-    fn from_row(row: &'r R) -> sqlx::Result<Self> {
-        Ok(Counted {
-            row: T::from_row(row)?,
-            ids_found: row.try_get("ids_found")?,
-        })
-    }
-}
-
-/// [`IdsFirst`] in one statement (PostgreSQL, where each statement is a round trip): the
-/// matching ids gathered once, counted, and the page's rows read by the newest of them
-/// after the cursor. Every row carries the count; no row means no id after the cursor.
-fn ids_and_page<T: Listed>(
-    community: CommunityId,
-    first: &IdsFirst,
-    page: PageRequest,
-) -> sea_query::WithQuery {
-    let ids = sea_query::Alias::new("ids");
-    let id = || Expr::col((sea_query::Alias::new("ids"), sea_query::Alias::new("id")));
-    let mut page_ids = Query::select()
-        .expr(id())
-        .from(ids.clone())
-        .order_by_expr(id(), Order::Desc)
-        .limit(page.fetch_limit())
-        .to_owned();
-    if let Some(after) = page.after {
-        page_ids.and_where(id().lt(after));
-    }
-    let rows = select_of::<T>()
-        .expr_as(
-            Expr::cust("(SELECT count(*) FROM ids)"),
-            sea_query::Alias::new("ids_found"),
-        )
-        .and_where(Expr::col((Matters::Table, Matters::CommunityId)).eq(community.0))
-        .and_where(Expr::col((Matters::Table, Matters::Id)).in_subquery(page_ids))
-        .order_by((Matters::Table, Matters::Id), Order::Desc)
-        .to_owned();
-    let cte = sea_query::CommonTableExpression::new()
-        .query(first.ids.clone())
-        .column(sea_query::Alias::new("id"))
-        .table_name(ids)
-        .materialized(true)
-        .to_owned();
-    rows.with(sea_query::WithClause::new().cte(cte).to_owned())
 }
 
 /// A page's rows by id, newest first.
