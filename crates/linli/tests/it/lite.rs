@@ -3,7 +3,7 @@
 //! sqlx's page for page, and a write that fails in a group commit fails alone.
 
 use chrono::Utc;
-use linli_domain::auth::GridFilter;
+use linli_domain::auth::{GridFilter, Role};
 use linli_domain::matters::search::query_terms;
 use linli_domain::matters::{MatterStatus, SuperviseLevel};
 use linli_store::matters::history::{self, FullMatter};
@@ -11,7 +11,7 @@ use linli_store::matters::{self, MatterFilter, MatterRow, MatterSummaryRow, NewM
 use linli_store::{PageRequest, StoreError};
 use uuid::Uuid;
 
-use crate::support::{SeedCommunity, TestDb, seed_world};
+use crate::support::{SeedCommunity, TestApp, TestDb, seed_world};
 
 fn new_matter(c: &SeedCommunity, i: usize, description: &str) -> NewMatter {
     let id = Uuid::now_v7();
@@ -468,5 +468,25 @@ async fn a_word_in_thousands_of_matters_is_counted_up_to_the_cap_and_paged_on_bo
             t.engine
         );
         assert!(lane.items.iter().all(|m| m.grid_id == Some(c.grids[0].0)));
+        // What an API client sees: a floor it can show as "1,000+", and an exact count.
+        let app = TestApp::spawn(&t.db).await;
+        let staff = app.token(world.username(Role::CommunityStaff)).await;
+        let base = format!("/api/v1/communities/{}/matters", c.id.0);
+        let common_word = app
+            .get_json(&format!("{base}?q=垃圾桶满&limit=5"), &staff)
+            .await;
+        assert_eq!(
+            (&common_word["total"], &common_word["total_capped"]),
+            (&serde_json::json!(1000), &serde_json::json!(true)),
+            "{common_word}"
+        );
+        assert_eq!(common_word["items"].as_array().map(Vec::len), Some(5));
+        let at_the_cap = app
+            .get_json(&format!("{base}?q=井盖&limit=5"), &staff)
+            .await;
+        assert_eq!(
+            (&at_the_cap["total"], &at_the_cap["total_capped"]),
+            (&serde_json::json!(1000), &serde_json::json!(false))
+        );
     }
 }
