@@ -405,9 +405,10 @@ pub async fn queue(
             error = Some(t.t("matter.search.empty").to_owned());
         }
     }
+    // On its own connection (SQLite: the lane), where a common word's page is cheap.
     let rows = if error.is_none() {
-        matters::list_matters(
-            &mut ex,
+        matters::list_matters_pooled::<MatterRow>(
+            &state.db,
             ctx.community(),
             &grids,
             &filter,
