@@ -383,9 +383,13 @@ pub async fn queue(
         .await?;
     let t = Tr::new(principal.locale);
     let view = query.view.clone().unwrap_or_else(|| "triage".to_owned());
-    let mut conn = state.db.acquire().await?;
-    let mut ex = conn.exec();
-    let me = staff::find_staff_by_account(&mut ex, ctx.community(), principal.account_id).await?;
+    // The connection goes back before the list takes its own (PostgreSQL: from the same
+    // pool, where holding two at once could leave every request waiting for a second).
+    let me = {
+        let mut conn = state.db.acquire().await?;
+        staff::find_staff_by_account(&mut conn.exec(), ctx.community(), principal.account_id)
+            .await?
+    };
     let mut filter = MatterFilter::default();
     match view.as_str() {
         "triage" => filter.statuses = vec![MatterStatus::Reported, MatterStatus::Accepted],
