@@ -285,6 +285,41 @@ async fn reports_commit_in_groups_and_fail_alone_on_both_engines() {
     }
 }
 
+/// One page of a search read through the SQLite lane (where there is one) and through sqlx.
+async fn both_read_paths(
+    db: &linli_store::Db,
+    community: linli_domain::CommunityId,
+    filter: &MatterFilter,
+    page: PageRequest,
+    with_total: bool,
+) -> (
+    linli_store::PageOf<MatterSummaryRow>,
+    linli_store::PageOf<MatterSummaryRow>,
+) {
+    let lane = matters::list_matters_pooled::<MatterSummaryRow>(
+        db,
+        community,
+        &GridFilter::All,
+        filter,
+        page,
+        with_total,
+    )
+    .await
+    .unwrap();
+    let mut conn = db.acquire().await.unwrap();
+    let sqlx = matters::list_matters_as::<MatterSummaryRow>(
+        &mut conn.exec(),
+        community,
+        &GridFilter::All,
+        filter,
+        page,
+        with_total,
+    )
+    .await
+    .unwrap();
+    (lane, sqlx)
+}
+
 /// A word in more matters than a search counts (1,000): the total says "at least 1,000"
 /// and the search walks newest first. Loaded in bulk (the demo's loader, which writes the
 /// full-text entries after its rows): pages follow each other without gaps on both read
@@ -350,32 +385,12 @@ async fn a_word_in_thousands_of_matters_is_counted_up_to_the_cap_and_paged_on_bo
             terms: query_terms("垃圾桶满"),
             ..MatterFilter::default()
         };
-        let mut conn = t.db.acquire().await.unwrap();
         let mut after = None;
         let mut seen = Vec::new();
         for _ in 0..3 {
             let page = PageRequest { after, limit: 50 };
             let first = after.is_none();
-            let lane = matters::list_matters_pooled::<MatterSummaryRow>(
-                &t.db,
-                c.id,
-                &GridFilter::All,
-                &filter,
-                page,
-                first,
-            )
-            .await
-            .unwrap();
-            let sqlx = matters::list_matters_as::<MatterSummaryRow>(
-                &mut conn.exec(),
-                c.id,
-                &GridFilter::All,
-                &filter,
-                page,
-                first,
-            )
-            .await
-            .unwrap();
+            let (lane, sqlx) = both_read_paths(&t.db, c.id, &filter, page, first).await;
             assert_eq!(lane.items, sqlx.items, "{}", t.engine);
             assert_eq!(
                 (lane.total, lane.total_capped, lane.next),
@@ -417,26 +432,8 @@ async fn a_word_in_thousands_of_matters_is_counted_up_to_the_cap_and_paged_on_bo
             terms: query_terms("井盖"),
             ..MatterFilter::default()
         };
-        let lane = matters::list_matters_pooled::<MatterSummaryRow>(
-            &t.db,
-            c.id,
-            &GridFilter::All,
-            &covers,
-            PageRequest::first(50),
-            true,
-        )
-        .await
-        .unwrap();
-        let sqlx = matters::list_matters_as::<MatterSummaryRow>(
-            &mut conn.exec(),
-            c.id,
-            &GridFilter::All,
-            &covers,
-            PageRequest::first(50),
-            true,
-        )
-        .await
-        .unwrap();
+        let (lane, sqlx) =
+            both_read_paths(&t.db, c.id, &covers, PageRequest::first(50), true).await;
         for found in [&lane, &sqlx] {
             assert_eq!(
                 (found.total, found.total_capped),

@@ -682,6 +682,16 @@ pub struct MatterFilter {
     pub terms: Vec<String>,
 }
 
+impl MatterFilter {
+    /// The same filter without its search terms.
+    fn without_terms(&self) -> MatterFilter {
+        MatterFilter {
+            terms: Vec::new(),
+            ..self.clone()
+        }
+    }
+}
+
 /// A text search counts its matches exactly up to this many and answers "more than" past
 /// it ([`PageOf::total_capped`]): an exact count of a word in most matters costs more than
 /// reading its page, and nobody pages through a thousand matches. Up to the cap, the
@@ -872,13 +882,11 @@ pub async fn list_matters_as<T: Listed>(
         }
     }
     let (total, capped) = match &plan.total {
-        Total::Skipped => (0, false),
-        Total::Known(n) => (*n, false),
-        Total::Capped => (SEARCH_TOTAL_CAP, true),
-        Total::Count(count) => capped_total(
-            ex.fetch_one::<(i64,), _>(&**count).await?.0 as u64,
-            plan.cap,
+        Total::Count { statement, cap } => capped_total(
+            ex.fetch_one::<(i64,), _>(&**statement).await?.0 as u64,
+            *cap,
         ),
+        settled => settled.settled(),
     };
     let rows = ex.fetch_all(&plan.walk).await?;
     Ok(PageOf::from_lookahead(rows, page, total, T::id).capped_if(capped))
@@ -924,9 +932,7 @@ pub async fn list_matters_pooled<T: Listed>(
         if let Some(first) = &plan.ids_first {
             let mut keyed = first.ids.clone();
             keyed.column((Matters::Table, sea_query::Alias::new("rowid")));
-            let ids = lite::fetch_all(conn, &keyed, |r| {
-                Ok((lite::decode::uuid(r, 0)?, r.get::<_, i64>(1)?))
-            })?;
+            let ids = lite::fetch_all(conn, &keyed, id_and_rowid)?;
             if first.holds_all(ids.len()) {
                 let (total, wanted) =
                     page.slice_keyed(ids, |(id, _)| *id, crate::page::Direction::Descending);
@@ -941,15 +947,18 @@ pub async fn list_matters_pooled<T: Listed>(
             }
         }
         let (total, capped) = match &plan.total {
-            Total::Skipped => (0, false),
-            Total::Known(n) => (*n, false),
-            Total::Capped => (SEARCH_TOTAL_CAP, true),
-            Total::Count(count) => capped_total(lite::count(conn, &**count)?, plan.cap),
+            Total::Count { statement, cap } => capped_total(lite::count(conn, &**statement)?, *cap),
+            settled => settled.settled(),
         };
         let rows = lite::fetch_all(conn, &plan.walk, T::from_lite)?;
         Ok(PageOf::from_lookahead(rows, page, total, T::id).capped_if(capped))
     })
     .await
+}
+
+/// A matter's id and SQLite rowid, selected in that order.
+fn id_and_rowid(r: &rusqlite::Row<'_>) -> rusqlite::Result<(Uuid, i64)> {
+    Ok((lite::decode::uuid(r, 0)?, r.get(1)?))
 }
 
 /// Rows of the community a dense search walks at first, newest first, before asking the
@@ -973,10 +982,7 @@ fn dense_page<T: Listed>(
     page: PageRequest,
     with_total: bool,
 ) -> Result<PageOf<T>> {
-    let plain = MatterFilter {
-        terms: Vec::new(),
-        ..f.clone()
-    };
+    let plain = f.without_terms();
     let Some(mut chunk_query) = filtered(Engine::Sqlite, community, grids, &plain, None) else {
         return Ok(PageOf::empty());
     };
@@ -1000,9 +1006,7 @@ fn dense_page<T: Listed>(
             q.and_where(Expr::col((Matters::Table, Matters::Id)).lt(before));
         }
         q.limit(chunk_len);
-        let chunk: Vec<(Uuid, i64)> = lite::fetch_all(conn, &q, |r| {
-            Ok((lite::decode::uuid(r, 0)?, r.get::<_, i64>(1)?))
-        })?;
+        let chunk = lite::fetch_all(conn, &q, id_and_rowid)?;
         let (Some(low), Some(high)) = (
             chunk.iter().map(|(_, r)| *r).min(),
             chunk.iter().map(|(_, r)| *r).max(),
@@ -1066,8 +1070,6 @@ struct ListPlan {
     walk: SelectStatement,
     /// What the walk needs to learn the number of matches.
     total: Total,
-    /// Where counting stops (text searches): [`Total::Count`] then reads one more.
-    cap: Option<u64>,
 }
 
 /// Read the id of every match (from an index alone, or the full-text index), count and
@@ -1100,8 +1102,24 @@ enum Total {
     Known(u64),
     /// Known to be past [`SEARCH_TOTAL_CAP`] already: a text search whose ids did not fit.
     Capped,
-    /// Counted by this statement (up to one past [`ListPlan::cap`] when there is one).
-    Count(Box<SelectStatement>),
+    /// Counted by this statement, which stops at one past `cap` when there is one (text
+    /// searches).
+    Count {
+        statement: Box<SelectStatement>,
+        cap: Option<u64>,
+    },
+}
+
+impl Total {
+    /// The total and whether it is a floor, for every way but [`Total::Count`] (which
+    /// reads it).
+    fn settled(&self) -> (u64, bool) {
+        match self {
+            Total::Skipped | Total::Count { .. } => (0, false),
+            Total::Known(n) => (*n, false),
+            Total::Capped => (SEARCH_TOTAL_CAP, true),
+        }
+    }
 }
 
 impl ListPlan {
@@ -1143,13 +1161,8 @@ impl ListPlan {
             }
             _ => None,
         };
-        let text_only = searching
-            && *grids == GridFilter::All
-            && MatterFilter {
-                terms: Vec::new(),
-                ..f.clone()
-            } == MatterFilter::default();
-        let cap = searching.then_some(SEARCH_TOTAL_CAP);
+        let text_only =
+            searching && f.without_terms() == MatterFilter::default() && *grids == GridFilter::All;
         let total = match (with_total, matches) {
             (false, _) => Total::Skipped,
             (true, Some(TextMatches::Few(n))) if text_only => Total::Known(n),
@@ -1167,7 +1180,10 @@ impl ListPlan {
                 } else {
                     count.expr(Func::count(Expr::col((Matters::Table, Matters::Id))));
                 }
-                Total::Count(Box::new(count))
+                Total::Count {
+                    statement: Box::new(count),
+                    cap: searching.then_some(SEARCH_TOTAL_CAP),
+                }
             }
         };
         let mut walk = filter;
@@ -1181,7 +1197,6 @@ impl ListPlan {
             ids_first,
             walk,
             total,
-            cap,
         })
     }
 }
