@@ -18,6 +18,7 @@ use sqlx::{
 
 use crate::lite::Lite;
 use crate::matters::pg_reports::ReportBatch;
+use crate::points::lite_ledger::LiteLedger;
 use crate::points::pg_ledger::LedgerBatch;
 use crate::{Result, StoreError};
 
@@ -73,6 +74,7 @@ impl WriteLock {
 pub struct SqliteLane {
     lock: WriteLock,
     lite: Lite,
+    ledger: LiteLedger,
 }
 
 /// Rows that decode on both engines (derive `sqlx::FromRow`).
@@ -124,7 +126,8 @@ impl Db {
                 .await?;
             let lock = WriteLock::default();
             let lite = Lite::open(options.get_filename(), lock.clone())?;
-            Ok(Db::Sqlite(pool, SqliteLane { lock, lite }))
+            let ledger = LiteLedger::new(lite.clone());
+            Ok(Db::Sqlite(pool, SqliteLane { lock, lite, ledger }))
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let options =
                 PgConnectOptions::from_str(url).map_err(|_| StoreError::UnsupportedUrl)?;
@@ -154,6 +157,14 @@ impl Db {
         match self {
             Db::Postgres(_, lane) => Some(&lane.ledger),
             Db::Sqlite(..) => None,
+        }
+    }
+
+    /// SQLite's queue of ledger requests; `None` on PostgreSQL.
+    pub(crate) fn lite_ledger(&self) -> Option<&LiteLedger> {
+        match self {
+            Db::Sqlite(_, lane) => Some(&lane.ledger),
+            Db::Postgres(..) => None,
         }
     }
 

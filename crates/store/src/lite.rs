@@ -143,20 +143,35 @@ impl Lite {
         T: Send + 'static,
     {
         let (reply, answer) = tokio::sync::oneshot::channel();
+        self.write_then(work, move |outcome| {
+            // The caller may have gone (request cancelled): the write stands regardless.
+            let _ = reply.send(outcome);
+        });
+        answer.await.map_err(|_| closed())?
+    }
+
+    /// Like [`Lite::write`], but hands the outcome to `done` on the writer thread once the
+    /// batch has committed (or failed), instead of to an awaiting task: for a write that
+    /// answers many waiting requests at once (the ledger queue). `done` is called exactly
+    /// once, with an error if the lane is closed; keep it to handing the outcome on.
+    pub(crate) fn write_then<T, F, D>(&self, work: F, done: D)
+    where
+        F: Fn(&Connection) -> Result<T> + Send + 'static,
+        T: Send + 'static,
+        D: FnOnce(Result<T>) + Send + 'static,
+    {
         let job = Box::new(Pending {
             work,
             outcome: None,
-            reply,
+            done,
         });
-        {
-            let writes = self.0.writes.lock().unwrap_or_else(|p| p.into_inner());
-            writes
-                .as_ref()
-                .ok_or_else(closed)?
-                .send(job)
-                .map_err(|_| closed())?;
+        let writes = self.0.writes.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(writes) = writes.as_ref() else {
+            return (job.done)(Err(closed()));
+        };
+        if let Err(mpsc::SendError(job)) = writes.send(job) {
+            job.finish(Some("the database is closing"));
         }
-        answer.await.map_err(|_| closed())?
     }
 
     /// Stops the writer once the writes already queued are done.
@@ -220,16 +235,17 @@ trait WriteJob: Send {
     fn finish(self: Box<Self>, commit_failure: Option<&str>);
 }
 
-struct Pending<T, F> {
+struct Pending<T, F, D> {
     work: F,
     outcome: Option<Result<T>>,
-    reply: tokio::sync::oneshot::Sender<Result<T>>,
+    done: D,
 }
 
-impl<T, F> WriteJob for Pending<T, F>
+impl<T, F, D> WriteJob for Pending<T, F, D>
 where
     F: Fn(&Connection) -> Result<T> + Send,
     T: Send,
+    D: FnOnce(Result<T>) + Send,
 {
     fn run(&mut self, conn: &Connection) -> bool {
         let outcome = guarded(|| (self.work)(conn));
@@ -248,8 +264,7 @@ where
             (None, Some(outcome)) => outcome,
             (None, None) => Err(StoreError::Unavailable("the write did not run".into())),
         };
-        // The caller may have gone (request cancelled): the write stands regardless.
-        let _ = self.reply.send(answer);
+        (self.done)(answer);
     }
 }
 
@@ -261,7 +276,10 @@ fn guarded<T>(work: impl FnOnce() -> Result<T>) -> Result<T> {
     }
 }
 
-fn in_savepoint<T>(conn: &Connection, work: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+pub(crate) fn in_savepoint<T>(
+    conn: &Connection,
+    work: impl FnOnce(&Connection) -> Result<T>,
+) -> Result<T> {
     conn.prepare_cached("SAVEPOINT job")?.execute([])?;
     let outcome = work(conn);
     if outcome.is_err() {
@@ -369,7 +387,7 @@ fn lite_value(value: Value) -> LiteValue {
 }
 
 /// A time as sqlx writes it to SQLite.
-fn time_text(t: &DateTime<Utc>) -> String {
+pub(crate) fn time_text(t: &DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::AutoSi, false)
 }
 

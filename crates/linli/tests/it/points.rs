@@ -1487,6 +1487,135 @@ async fn a_failing_request_in_a_group_commit_fails_alone() {
     }
 }
 
+/// Awards, their retries and redemptions sent at once are decided in one order. On SQLite
+/// they share batches: the awards planned in memory, a redemption reading what the awards
+/// before it wrote, a retry answered from an award not yet written. Every answer must
+/// agree with the chain: the receipts in chain order step the balance from one to the
+/// next, a retry gets its award's receipt, and a refused redemption saw a balance the
+/// resident really had, short of the cost.
+#[tokio::test]
+async fn awards_retries_and_redemptions_sent_together_agree_with_one_order() {
+    const COST: i64 = 30;
+    for t in TestDb::all().await {
+        let world = seed_world(&t.db).await;
+        let community = world.a.id;
+        let staff = world.account_id(Role::CommunityStaff);
+        let resident = world.a.residents[0];
+        let rule = {
+            let mut conn = t.db.acquire().await.unwrap();
+            ledger::current_rule(&mut conn.exec(), community, "proposal_adopted")
+                .await
+                .unwrap()
+                .unwrap()
+        };
+        let offer = store_offer(&t.db, &world, COST, 100).await;
+        let mut requests = Vec::new();
+        for i in 0..60 {
+            let key = format!("together-{i:03}");
+            if i % 3 == 2 {
+                let redemption = Uuid::now_v7();
+                requests.push(keyed(
+                    community,
+                    staff,
+                    &key,
+                    json!({ "op": "redeem", "resident": resident, "redemption": redemption }),
+                    Change::Redeem(ledger::Redeem {
+                        resident,
+                        redemption,
+                        offer,
+                        code_hash: test_code_hash(redemption),
+                        valid_for: Duration::days(7),
+                    }),
+                ));
+            } else {
+                let award = award_request(community, staff, &key, resident, &rule, 20);
+                requests.push(award.clone());
+                requests.push(award);
+            }
+        }
+        let outcomes = futures::future::join_all(
+            requests
+                .iter()
+                .map(|r| ledger::submit(&t.db, r.clone(), Utc::now())),
+        )
+        .await;
+
+        let mut made = Vec::new();
+        let mut by_key: HashMap<String, Vec<ledger::Answer>> = HashMap::new();
+        let mut refused_at = Vec::new();
+        for (request, outcome) in requests.iter().zip(outcomes) {
+            let key = request.key.as_ref().unwrap().as_str().to_owned();
+            match outcome.unwrap() {
+                Ok(answer) => {
+                    if !answer.replayed {
+                        made.push(answer.receipt.clone());
+                    }
+                    by_key.entry(key).or_default().push(answer);
+                }
+                Err(Refusal::InsufficientPoints { balance }) => refused_at.push(balance),
+                Err(other) => panic!("{}: {key} refused: {other:?}", t.engine),
+            }
+        }
+        // Each award and its retry: one made, one replayed, the same receipt.
+        for (key, answers) in &by_key {
+            if answers.len() == 2 {
+                assert_eq!(
+                    answers[0].receipt, answers[1].receipt,
+                    "{}: {key}",
+                    t.engine
+                );
+                assert_eq!(
+                    answers.iter().filter(|a| a.replayed).count(),
+                    1,
+                    "{}: {key}",
+                    t.engine
+                );
+            }
+        }
+        made.sort_by_key(|r| r.seq);
+        let mut balance = 0;
+        let mut seen = vec![0];
+        for receipt in &made {
+            balance += match receipt.kind.as_str() {
+                "award" => receipt.amount,
+                "redeem" => -receipt.amount,
+                other => panic!("unexpected transfer {other}"),
+            };
+            assert_eq!(
+                receipt.balance,
+                Some(balance),
+                "{}: seq {}",
+                t.engine,
+                receipt.seq
+            );
+            seen.push(balance);
+        }
+        assert_eq!(made.iter().filter(|r| r.kind == "award").count(), 40);
+        for at in &refused_at {
+            assert!(
+                *at < COST && seen.contains(at),
+                "{}: refused at {at}",
+                t.engine
+            );
+        }
+        assert!(
+            made.iter().any(|r| r.kind == "redeem"),
+            "{}: no redemption went through",
+            t.engine
+        );
+        assert_eq!(ledger_balance(&t.db, community, resident).await, balance);
+        ledger_is_sound(&t.db).await;
+    }
+}
+
+async fn ledger_balance(db: &Db, community: CommunityId, resident: ResidentId) -> i64 {
+    let mut conn = db.acquire().await.unwrap();
+    linli_store::points::accounts::history(&mut conn.exec(), community, resident.0, None, 1)
+        .await
+        .unwrap()
+        .balance
+}
+
 #[tokio::test]
 async fn large_manual_awards_wait_for_a_second_approver() {
     for t in TestDb::all().await {

@@ -61,7 +61,7 @@ pub enum Change {
 }
 
 impl Change {
-    fn name(&self) -> &'static str {
+    pub(crate) fn name(&self) -> &'static str {
         match self {
             Change::Award(_) => "award",
             Change::Reversal(_) => "reversal",
@@ -207,11 +207,8 @@ pub type Outcome = std::result::Result<Answer, Refusal>;
 /// Runs a ledger request and answers once it is durable (or refused).
 pub async fn submit(db: &Db, request: LedgerRequest, now: DateTime<Utc>) -> Result<Outcome> {
     let now = truncate_to_micros(now);
-    if let Some(lite) = db.lite() {
-        let request = Arc::new(request);
-        return lite
-            .write(move |conn| finish_now(apply(&mut LiteRun(conn), &request, now)))
-            .await;
+    if let Some(queue) = db.lite_ledger() {
+        return queue.submit(request, now).await;
     }
     if let Some(batch) = db.pg_ledger() {
         return batch.submit(request, now).await;
@@ -259,18 +256,38 @@ pub(crate) async fn apply<R: Run>(
     req: &LedgerRequest,
     now: DateTime<Utc>,
 ) -> Result<Outcome> {
+    apply_hashed(run, req, &request_hash(req), now).await
+}
+
+/// What tells a replay from a key reused for another request: the hash of the request as
+/// asked (see [`LedgerRequest::request`]).
+pub(crate) fn request_hash(req: &LedgerRequest) -> Vec<u8> {
+    Sha256::digest(req.request.to_string().as_bytes()).to_vec()
+}
+
+/// The answer to a key seen before: the stored result if the request is the same one.
+pub(crate) fn replay(stored_hash: &[u8], result: &str, request_hash: &[u8]) -> Result<Outcome> {
+    if stored_hash != request_hash {
+        return Ok(Err(Refusal::KeyReused));
+    }
+    let receipt = serde_json::from_str(result)
+        .map_err(|e| StoreError::Corrupt(format!("stored ledger result: {e}")))?;
+    Ok(Ok(Answer {
+        receipt,
+        replayed: true,
+    }))
+}
+
+/// [`apply`], with the request's hash already taken.
+pub(crate) async fn apply_hashed<R: Run>(
+    run: &mut R,
+    req: &LedgerRequest,
+    request_hash: &[u8],
+    now: DateTime<Utc>,
+) -> Result<Outcome> {
     let head = take_chain_head(run, req.community).await?;
-    let request_hash = Sha256::digest(req.request.to_string().as_bytes()).to_vec();
     if let Some((stored_hash, result)) = find_operation(run, req).await? {
-        if stored_hash != request_hash {
-            return Ok(Err(Refusal::KeyReused));
-        }
-        let receipt = serde_json::from_str(&result)
-            .map_err(|e| StoreError::Corrupt(format!("stored ledger result: {e}")))?;
-        return Ok(Ok(Answer {
-            receipt,
-            replayed: true,
-        }));
+        return replay(&stored_hash, &result, request_hash);
     }
     let planned = match &req.change {
         Change::Award(award) => plan_award(run, req.community, award).await?,
@@ -295,7 +312,7 @@ pub(crate) async fn apply<R: Run>(
         }
         append_with(run, &event, now).await?;
     }
-    record_operation(run, req, request_hash, &receipt, now).await?;
+    record_operation(run, req, request_hash.to_vec(), &receipt, now).await?;
     Ok(Ok(Answer {
         receipt,
         replayed: false,
@@ -384,8 +401,8 @@ pub(crate) async fn balance_of<R: Run>(
 // The chain
 
 pub(crate) struct Head {
-    seq: i64,
-    hash: Vec<u8>,
+    pub(crate) seq: i64,
+    pub(crate) hash: Vec<u8>,
 }
 
 pub(crate) async fn take_chain_head<R: Run>(run: &mut R, community: CommunityId) -> Result<Head> {
@@ -588,7 +605,11 @@ async fn plan_award<R: Run>(
     }))
 }
 
-async fn rule_is_current<R: Run>(run: &mut R, community: CommunityId, rule: Uuid) -> Result<bool> {
+pub(crate) async fn rule_is_current<R: Run>(
+    run: &mut R,
+    community: CommunityId,
+    rule: Uuid,
+) -> Result<bool> {
     let q = Query::select()
         .column(PointsRules::Version)
         .from(PointsRules::Table)
@@ -601,7 +622,7 @@ async fn rule_is_current<R: Run>(run: &mut R, community: CommunityId, rule: Uuid
 }
 
 /// Points a resident was awarded under one rule since `since`, less any reversed since.
-async fn awarded_since<R: Run>(
+pub(crate) async fn awarded_since<R: Run>(
     run: &mut R,
     community: CommunityId,
     resident: Uuid,

@@ -6,6 +6,7 @@ pub mod catalogue;
 pub mod check;
 pub mod expiry;
 pub mod ledger;
+pub(crate) mod lite_ledger;
 pub(crate) mod pg_ledger;
 pub mod proxies;
 pub mod rankings;
