@@ -350,13 +350,7 @@ async fn rules_change_by_version_and_awards_name_the_version_they_used() {
 
         // An award prepared under a version that is replaced before it runs is refused.
         let community = world.a.id;
-        let old = {
-            let mut conn = t.db.acquire().await.unwrap();
-            ledger::current_rule(&mut conn.exec(), community, "proposal_adopted")
-                .await
-                .unwrap()
-                .unwrap()
-        };
+        let old = current_rule(&t.db, community, "proposal_adopted").await;
         let mut draft = old.rule().unwrap().draft;
         draft.points = 25;
         let event = audit::AuditEvent {
@@ -672,6 +666,39 @@ async fn store_offer(db: &Db, world: &World, cost: i64, stock: i64) -> Uuid {
     offer
 }
 
+/// A redemption of `offer` for `resident`, valid for a week, under its own key.
+fn redeem_request(
+    community: CommunityId,
+    actor: AccountId,
+    key: &str,
+    resident: ResidentId,
+    offer: Uuid,
+) -> LedgerRequest {
+    let redemption = Uuid::now_v7();
+    keyed(
+        community,
+        actor,
+        key,
+        json!({ "op": "redeem", "resident": resident, "redemption": redemption }),
+        Change::Redeem(ledger::Redeem {
+            resident,
+            redemption,
+            offer,
+            code_hash: test_code_hash(redemption),
+            valid_for: Duration::days(7),
+        }),
+    )
+}
+
+/// The community's rule in force under `code`.
+async fn current_rule(db: &Db, community: CommunityId, code: &str) -> ledger::RuleRow {
+    let mut conn = db.acquire().await.unwrap();
+    ledger::current_rule(&mut conn.exec(), community, code)
+        .await
+        .unwrap()
+        .unwrap()
+}
+
 fn keyed(
     community: CommunityId,
     actor: AccountId,
@@ -700,20 +727,10 @@ async fn random_ledger_operations_keep_every_invariant() {
             world.account_id(Role::CommunityStaff),
             world.account_id(Role::CommunityAdmin),
         ];
-        let rules: HashMap<&str, ledger::RuleRow> = {
-            let mut conn = t.db.acquire().await.unwrap();
-            let mut out = HashMap::new();
-            for code in ["council_meeting", "proposal_adopted", "commendation"] {
-                out.insert(
-                    code,
-                    ledger::current_rule(&mut conn.exec(), community, code)
-                        .await
-                        .unwrap()
-                        .unwrap(),
-                );
-            }
-            out
-        };
+        let mut rules: HashMap<&str, ledger::RuleRow> = HashMap::new();
+        for code in ["council_meeting", "proposal_adopted", "commendation"] {
+            rules.insert(code, current_rule(&t.db, community, code).await);
+        }
         let offer = store_offer(&t.db, &world, OFFER_COST, 6).await;
         let mut model = Model {
             stock: 6,
@@ -741,20 +758,7 @@ async fn random_ledger_operations_keep_every_invariant() {
                 let target = model.transfers[rng.below(model.transfers.len())].id;
                 reversal_request(community, actor, &key, target)
             } else if choice < 11 {
-                let redemption = Uuid::now_v7();
-                keyed(
-                    community,
-                    actor,
-                    &key,
-                    json!({ "op": "redeem", "resident": resident, "redemption": redemption }),
-                    Change::Redeem(ledger::Redeem {
-                        resident,
-                        redemption,
-                        offer,
-                        code_hash: test_code_hash(redemption),
-                        valid_for: Duration::days(7),
-                    }),
-                )
+                redeem_request(community, actor, &key, resident, offer)
             } else if choice < 14 && !model.redemptions.is_empty() {
                 let (redemption, _, _) = model.redemptions[rng.below(model.redemptions.len())];
                 let code_hash = if rng.below(8) == 0 {
@@ -986,13 +990,7 @@ async fn check_finds_a_tampered_balance_and_a_tampered_transfer() {
         let world = seed_world(&t.db).await;
         let community = world.a.id;
         let staff = world.account_id(Role::CommunityStaff);
-        let rule = {
-            let mut conn = t.db.acquire().await.unwrap();
-            ledger::current_rule(&mut conn.exec(), community, "proposal_adopted")
-                .await
-                .unwrap()
-                .unwrap()
-        };
+        let rule = current_rule(&t.db, community, "proposal_adopted").await;
         for (i, resident) in world.a.residents.iter().enumerate() {
             let outcome = ledger::submit(
                 &t.db,
@@ -1119,13 +1117,7 @@ async fn partner_offer(
 
 /// Awards `points` to a resident straight through the store (manual rule, small steps).
 async fn give(db: &Db, world: &World, resident: ResidentId, points: i64, tag: &str) {
-    let rule = {
-        let mut conn = db.acquire().await.unwrap();
-        ledger::current_rule(&mut conn.exec(), world.a.id, "proposal_adopted")
-            .await
-            .unwrap()
-            .unwrap()
-    };
+    let rule = current_rule(db, world.a.id, "proposal_adopted").await;
     let staff = world.account_id(Role::CommunityStaff);
     let mut left = points;
     let mut i = 0;
@@ -1439,13 +1431,7 @@ async fn a_failing_request_in_a_group_commit_fails_alone() {
         let world = seed_world(&t.db).await;
         let community = world.a.id;
         let staff = world.account_id(Role::CommunityStaff);
-        let rule = {
-            let mut conn = t.db.acquire().await.unwrap();
-            ledger::current_rule(&mut conn.exec(), community, "proposal_adopted")
-                .await
-                .unwrap()
-                .unwrap()
-        };
+        let rule = current_rule(&t.db, community, "proposal_adopted").await;
         // Thirty awards at once; one names an actor account that does not exist, which the
         // database refuses (foreign key) only when the transfer is written.
         let mut requests = Vec::new();
@@ -1501,32 +1487,13 @@ async fn awards_retries_and_redemptions_sent_together_agree_with_one_order() {
         let community = world.a.id;
         let staff = world.account_id(Role::CommunityStaff);
         let resident = world.a.residents[0];
-        let rule = {
-            let mut conn = t.db.acquire().await.unwrap();
-            ledger::current_rule(&mut conn.exec(), community, "proposal_adopted")
-                .await
-                .unwrap()
-                .unwrap()
-        };
+        let rule = current_rule(&t.db, community, "proposal_adopted").await;
         let offer = store_offer(&t.db, &world, COST, 100).await;
         let mut requests = Vec::new();
         for i in 0..60 {
             let key = format!("together-{i:03}");
             if i % 3 == 2 {
-                let redemption = Uuid::now_v7();
-                requests.push(keyed(
-                    community,
-                    staff,
-                    &key,
-                    json!({ "op": "redeem", "resident": resident, "redemption": redemption }),
-                    Change::Redeem(ledger::Redeem {
-                        resident,
-                        redemption,
-                        offer,
-                        code_hash: test_code_hash(redemption),
-                        valid_for: Duration::days(7),
-                    }),
-                ));
+                requests.push(redeem_request(community, staff, &key, resident, offer));
             } else {
                 let award = award_request(community, staff, &key, resident, &rule, 20);
                 requests.push(award.clone());
@@ -1986,13 +1953,7 @@ async fn old_points_expire_when_a_community_turns_expiry_on() {
         // Earned 14 months ago (expires), 13 months ago but taken back (nothing left to
         // expire), 12 months less 10 days ago (expires within the notice period), and last
         // month (stays).
-        let rule = {
-            let mut conn = t.db.acquire().await.unwrap();
-            ledger::current_rule(&mut conn.exec(), world.a.id, "proposal_adopted")
-                .await
-                .unwrap()
-                .unwrap()
-        };
+        let rule = current_rule(&t.db, world.a.id, "proposal_adopted").await;
         let staff_id = world.account_id(Role::CommunityStaff);
         let now = Utc::now();
         let months = |m: u32| now.checked_sub_months(chrono::Months::new(m)).unwrap();
@@ -2091,13 +2052,7 @@ async fn monthly_rankings_are_published_masked_and_open_to_objections() {
         let month = (this_month - Duration::days(15))
             .format("%Y-%m")
             .to_string();
-        let rule = {
-            let mut conn = t.db.acquire().await.unwrap();
-            ledger::current_rule(&mut conn.exec(), world.a.id, "proposal_adopted")
-                .await
-                .unwrap()
-                .unwrap()
-        };
+        let rule = current_rule(&t.db, world.a.id, "proposal_adopted").await;
         let staff_id = world.account_id(Role::CommunityStaff);
         let mut n = 0;
         let mut award = |resident, points: i64| {
