@@ -1583,6 +1583,43 @@ async fn ledger_balance(db: &Db, community: CommunityId, resident: ResidentId) -
         .balance
 }
 
+/// More awards at once than one batch of SQLite's ledger queue takes (512): the rest wait
+/// for the next batch, and every one is made exactly once.
+#[tokio::test]
+async fn more_awards_at_once_than_one_batch_takes_are_all_made() {
+    const AWARDS: usize = 700;
+    for t in TestDb::all().await {
+        let world = seed_world(&t.db).await;
+        let community = world.a.id;
+        let staff = world.account_id(Role::CommunityStaff);
+        let rule = current_rule(&t.db, community, "proposal_adopted").await;
+        let outcomes = futures::future::join_all((0..AWARDS).map(|i| {
+            let resident = world.a.residents[i % 2];
+            let request = award_request(
+                community,
+                staff,
+                &format!("flood-{i:04}"),
+                resident,
+                &rule,
+                20,
+            );
+            ledger::submit(&t.db, request, Utc::now())
+        }))
+        .await;
+        let made = outcomes
+            .iter()
+            .filter(|o| matches!(o, Ok(Ok(answer)) if !answer.replayed))
+            .count();
+        assert_eq!(made, AWARDS, "{}", t.engine);
+        let report = ledger_is_sound(&t.db).await;
+        assert_eq!(
+            report.ledger.transfers_checked, AWARDS as u64,
+            "{}",
+            t.engine
+        );
+    }
+}
+
 #[tokio::test]
 async fn large_manual_awards_wait_for_a_second_approver() {
     for t in TestDb::all().await {

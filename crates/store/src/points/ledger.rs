@@ -10,8 +10,10 @@
 //! constraint keeps every account but issuance at or above zero), appends the transfer
 //! and its two entries, advances the chain, and stores the result under the key.
 //!
-//! On SQLite the request runs in the lane's group commit (many requests, one `fsync`); a
-//! refusal is an answer, not a failure, so it does not disturb the batch.
+//! On SQLite the request runs in the lane's group commit (many requests, one `fsync`),
+//! through the ledger queue (`lite_ledger`), which plans the batch's awards in memory by
+//! these same rules; a refusal is an answer, not a failure, so it does not disturb the
+//! batch.
 
 use std::sync::Arc;
 
@@ -61,7 +63,7 @@ pub enum Change {
 }
 
 impl Change {
-    pub(crate) fn name(&self) -> &'static str {
+    fn name(&self) -> &'static str {
         match self {
             Change::Award(_) => "award",
             Change::Reversal(_) => "reversal",

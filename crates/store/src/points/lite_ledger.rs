@@ -102,10 +102,10 @@ impl LiteLedger {
         answer.await.map_err(|_| closed())?
     }
 
-    /// Puts one write in the lane that takes every request waiting when it runs.
+    /// Puts one write in the lane that takes the requests waiting when it runs.
     fn queue_drain(&self) {
         let drain = Arc::new(Drain {
-            queue: self.queue.clone(),
+            ledger: self.clone(),
             taken: OnceLock::new(),
             ran: AtomicBool::new(false),
         });
@@ -126,9 +126,13 @@ fn closed() -> StoreError {
     StoreError::Unavailable("the database is closing".into())
 }
 
+/// Requests one drain takes at most: bounds how long a batch holds the writer, as the
+/// lane's own limit does. The rest wait for the next drain, queued at once.
+const MAX_DRAIN: usize = 512;
+
 /// One write of the lane: the requests it took, and who waits for them.
 struct Drain {
-    queue: Arc<Mutex<Queue>>,
+    ledger: LiteLedger,
     taken: OnceLock<Taken>,
     /// Set by the first run; a second run means the lane is retrying the batch.
     ran: AtomicBool,
@@ -140,15 +144,21 @@ struct Taken {
 }
 
 impl Drain {
-    /// The requests waiting when the drain first ran (or was answered without running);
-    /// the same ones on a second run.
+    /// The requests waiting when the drain first ran (or was answered without running),
+    /// up to [`MAX_DRAIN`]; the same ones on a second run.
     fn taken(&self) -> &Taken {
         self.taken.get_or_init(|| {
-            let waiting = {
-                let mut queue = lock(&self.queue);
-                queue.drain_queued = false;
-                std::mem::take(&mut queue.waiting)
+            let (waiting, more) = {
+                let mut queue = lock(&self.ledger.queue);
+                let cut = queue.waiting.len().min(MAX_DRAIN);
+                let rest = queue.waiting.split_off(cut);
+                let waiting = std::mem::replace(&mut queue.waiting, rest);
+                queue.drain_queued = !queue.waiting.is_empty();
+                (waiting, queue.drain_queued)
             };
+            if more {
+                self.ledger.queue_drain();
+            }
             let (requests, replies) = waiting.into_iter().map(|w| (w.request, w.reply)).unzip();
             Taken {
                 requests,
