@@ -21,6 +21,7 @@
 //! request never takes the others with it.
 
 use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -442,27 +443,23 @@ impl AwardRun {
 
     /// Credits the resident in memory and returns their balance after it.
     fn credit(&mut self, conn: &Connection, resident: Uuid, amount: i64) -> Result<i64> {
-        if !self.balances.contains_key(&resident) {
-            let mut stmt = conn.prepare_cached(
-                "SELECT balance FROM points_accounts WHERE community_id = ?1 AND id = ?2",
-            )?;
-            let balance: Option<i64> = stmt
-                .query_row((self.community.0.as_bytes(), resident.as_bytes()), |row| {
-                    row.get(0)
-                })
-                .optional()?;
-            self.balances.insert(
-                resident,
-                Credit {
-                    balance: balance.unwrap_or(0),
+        let credit = match self.balances.entry(resident) {
+            Entry::Occupied(known) => known.into_mut(),
+            Entry::Vacant(first) => {
+                let mut stmt = conn.prepare_cached(
+                    "SELECT balance FROM points_accounts WHERE community_id = ?1 AND id = ?2",
+                )?;
+                let stored: Option<i64> = stmt
+                    .query_row((self.community.0.as_bytes(), resident.as_bytes()), |row| {
+                        row.get(0)
+                    })
+                    .optional()?;
+                first.insert(Credit {
+                    balance: stored.unwrap_or(0),
                     added: 0,
-                },
-            );
-        }
-        let credit = self
-            .balances
-            .get_mut(&resident)
-            .ok_or_else(|| StoreError::Corrupt("a credited balance vanished".to_owned()))?;
+                })
+            }
+        };
         credit.balance += amount;
         credit.added += amount;
         Ok(credit.balance)
