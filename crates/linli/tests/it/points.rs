@@ -984,6 +984,99 @@ async fn simultaneous_awards_stop_exactly_at_the_daily_cap() {
     }
 }
 
+/// A day's cap counts that day's awards and no others: not last night's, which the read
+/// passes over on its way (it starts a margin before the day), nor older ones; and it
+/// counts every award of the day, however many transfers of others came between.
+#[tokio::test]
+async fn a_daily_cap_counts_the_awards_of_its_own_day_only() {
+    for t in TestDb::all().await {
+        let world = seed_world(&t.db).await;
+        let community = world.a.id;
+        let staff = world.account_id(Role::CommunityStaff);
+        // volunteer_service: at most 80 points a day.
+        let rule = current_rule(&t.db, community, "volunteer_service").await;
+        let [resident, other] = [world.a.residents[0], world.a.residents[1]];
+        let day_start = Utc::now() - Duration::hours(2);
+        let award_at = |key: &str, who: ResidentId, minutes_into_day: i64, earned: i64| {
+            let at = day_start + Duration::minutes(minutes_into_day);
+            let mut request = award_request(community, staff, key, who, &rule, earned);
+            if let Change::Award(award) = &mut request.change {
+                award.day_start = if at < day_start {
+                    at - Duration::hours(1)
+                } else {
+                    day_start
+                };
+                award.month_start = award.day_start;
+            }
+            (request, at)
+        };
+        let mut made = Vec::new();
+        for (key, who, minutes, earned) in [
+            ("day-cap-1", resident, -3 * 24 * 60, 70),
+            ("day-cap-2", resident, -10, 70),
+            ("day-cap-3", resident, 5, 50),
+            ("day-cap-4", other, 6, 50),
+            ("day-cap-5", resident, 10, 50),
+            ("day-cap-6", resident, 15, 50),
+        ] {
+            let (request, at) = award_at(key, who, minutes, earned);
+            let outcome = ledger::submit(&t.db, request, at).await.unwrap();
+            made.push(outcome.map(|answer| answer.receipt.amount));
+        }
+        assert_eq!(
+            made,
+            vec![
+                Ok(70),
+                Ok(70),
+                Ok(50),
+                Ok(50),
+                Ok(30),
+                Err(Refusal::Rule(PointsRuleError::CapReached)),
+            ],
+            "{}",
+            t.engine
+        );
+        ledger_is_sound(&t.db).await;
+    }
+}
+
+/// Two requests can take their time in one order and reach the ledger in the other. An
+/// award of the day that went into the chain just before one of last night's still counts
+/// against the day's cap, even on a ledger with nothing older to start the read from.
+#[tokio::test]
+async fn a_daily_cap_counts_an_award_sequenced_before_a_later_timed_one() {
+    for t in TestDb::all().await {
+        let world = seed_world(&t.db).await;
+        let community = world.a.id;
+        let staff = world.account_id(Role::CommunityStaff);
+        // volunteer_service: at most 80 points a day.
+        let rule = current_rule(&t.db, community, "volunteer_service").await;
+        let [resident, other] = [world.a.residents[0], world.a.residents[1]];
+        let day_start = Utc::now() - Duration::hours(2);
+        let mut made = Vec::new();
+        for (key, who, minutes_into_day, earned) in [
+            ("cap-skew-1", resident, 1, 50),
+            ("cap-skew-2", other, -1, 70),
+            ("cap-skew-3", resident, 2, 50),
+        ] {
+            let at = day_start + Duration::minutes(minutes_into_day);
+            let mut request = award_request(community, staff, key, who, &rule, earned);
+            if let Change::Award(award) = &mut request.change {
+                award.day_start = if at < day_start {
+                    at - Duration::hours(1)
+                } else {
+                    day_start
+                };
+                award.month_start = award.day_start;
+            }
+            let outcome = ledger::submit(&t.db, request, at).await.unwrap();
+            made.push(outcome.map(|answer| answer.receipt.amount));
+        }
+        assert_eq!(made, vec![Ok(50), Ok(70), Ok(30)], "{}", t.engine);
+        ledger_is_sound(&t.db).await;
+    }
+}
+
 #[tokio::test]
 async fn check_finds_a_tampered_balance_and_a_tampered_transfer() {
     for t in TestDb::all().await {

@@ -22,7 +22,7 @@ use linli_domain::points::{
     AccountKind, IdempotencyKey, Points, PointsRule, PointsRuleError, TransferKind, Usage,
 };
 use linli_domain::{AccountId, CommunityId, ResidentId};
-use sea_query::{Expr, ExprTrait, LockType, OnConflict, Query, SelectStatement};
+use sea_query::{Expr, ExprTrait, Func, LockType, OnConflict, Query, SelectStatement};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -623,7 +623,21 @@ pub(crate) async fn rule_is_current<R: Run>(
     Ok(run.fetch_optional::<(i64,)>(&q).await?.is_some())
 }
 
+/// How far apart, at most, a transfer's time (`now`, taken when its request arrives) and
+/// its place in the chain (given when the writer reaches it) can be. A transfer whose time
+/// is before `t - SEQUENCING_MARGIN` was therefore sequenced before every transfer whose
+/// time is `t` or later. A request gives up long before this: the server's request
+/// timeout is seconds, and a stalled writer stalls every request.
+const SEQUENCING_MARGIN: chrono::Duration = chrono::Duration::days(1);
+
+#[derive(sea_query::Iden)]
+struct PeriodStart;
+
 /// Points a resident was awarded under one rule since `since`, less any reversed since.
+///
+/// Read from the resident's own entries (the primary key orders them by sequence) after
+/// the last transfer made a margin before the period, found through the time index: a
+/// few of the resident's rows, and no index of its own to keep up at every award.
 pub(crate) async fn awarded_since<R: Run>(
     run: &mut R,
     community: CommunityId,
@@ -631,24 +645,48 @@ pub(crate) async fn awarded_since<R: Run>(
     rule_code: &str,
     since: DateTime<Utc>,
 ) -> Result<i64> {
+    // The last transfer made a margin before the period: everything in the period comes
+    // after it in the chain. None when the community's ledger is younger than that.
+    let before_period = Query::select()
+        .column((PeriodStart, PointsTransfers::Seq))
+        .from_as(PointsTransfers::Table, PeriodStart)
+        .and_where(Expr::col((PeriodStart, PointsTransfers::CommunityId)).eq(community.0))
+        .and_where(Expr::col((PeriodStart, PointsTransfers::At)).lt(since - SEQUENCING_MARGIN))
+        .order_by((PeriodStart, PointsTransfers::At), sea_query::Order::Desc)
+        .limit(1)
+        .to_owned();
+    let e = PointsEntries::Table;
+    let t = PointsTransfers::Table;
+    // The resident's credit leg of an award is the award's amount. The transfer is
+    // checked in a correlated EXISTS rather than joined, so that the resident's entries
+    // drive the read: joined, SQLite chose to walk every transfer of the period by time.
+    let standing_award = Query::select()
+        .expr(Expr::val(1))
+        .from(t)
+        .and_where(
+            Expr::col((t, PointsTransfers::CommunityId)).equals((e, PointsEntries::CommunityId)),
+        )
+        .and_where(Expr::col((t, PointsTransfers::Seq)).equals((e, PointsEntries::Seq)))
+        .and_where(Expr::col((t, PointsTransfers::Kind)).eq(TransferKind::Award.as_str()))
+        .and_where(Expr::col((t, PointsTransfers::RuleCode)).eq(rule_code))
+        .and_where(Expr::col((t, PointsTransfers::At)).gte(since))
+        .and_where(not_reversed(community))
+        .to_owned();
     let q = Query::select()
         .expr(
-            Expr::col((PointsTransfers::Table, PointsTransfers::Amount))
+            Expr::col((e, PointsEntries::Amount))
                 .sum()
                 .cast_as("BIGINT"),
         )
-        .from(PointsTransfers::Table)
-        .and_where(
-            Expr::col((PointsTransfers::Table, PointsTransfers::CommunityId)).eq(community.0),
-        )
-        .and_where(Expr::col((PointsTransfers::Table, PointsTransfers::ToAccount)).eq(resident))
-        .and_where(Expr::col((PointsTransfers::Table, PointsTransfers::RuleCode)).eq(rule_code))
-        .and_where(Expr::col((PointsTransfers::Table, PointsTransfers::At)).gte(since))
-        .and_where(
-            Expr::col((PointsTransfers::Table, PointsTransfers::Kind))
-                .eq(TransferKind::Award.as_str()),
-        )
-        .and_where(not_reversed(community))
+        .from(e)
+        .and_where(Expr::col((e, PointsEntries::CommunityId)).eq(community.0))
+        .and_where(Expr::col((e, PointsEntries::AccountId)).eq(resident))
+        .and_where(Expr::col((e, PointsEntries::Seq)).gt(Func::coalesce([
+            Expr::SubQuery(None, Box::new(before_period.into())),
+            Expr::val(i64::MIN).into(),
+        ])))
+        .and_where(Expr::col((e, PointsEntries::Amount)).gt(0))
+        .and_where(Expr::exists(standing_award))
         .to_owned();
     let (sum,): (Option<i64>,) = run.fetch_one(&q).await?;
     Ok(sum.unwrap_or(0))
