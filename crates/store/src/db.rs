@@ -233,6 +233,21 @@ impl Db {
         Ok(())
     }
 
+    /// Refreshes the planner's statistics of a few tables in the middle of a bulk load on
+    /// PostgreSQL, where `autovacuum` may be off and cannot see a load's rows before they
+    /// commit anyway. Without it, statements planned while the tables were empty keep
+    /// plans made for empty tables: nested loops over whole tables that cost seconds once
+    /// the load has filled them. SQLite plans from its indexes alone and needs nothing.
+    /// `analyze` is an `ANALYZE table, …` statement written in the code.
+    pub async fn analyze_tables(&self, analyze: &'static str) -> Result<()> {
+        if self.lite().is_some() {
+            return Ok(());
+        }
+        let mut conn = self.acquire().await?;
+        conn.exec().execute_raw(analyze).await?;
+        Ok(())
+    }
+
     /// A cheap round trip, used by `/readyz`.
     pub async fn ping(&self) -> Result<()> {
         let mut conn = self.acquire().await?;

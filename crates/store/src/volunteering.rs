@@ -406,6 +406,12 @@ pub async fn load_history(db: &Db, steps: Vec<(HistoryStep, DateTime<Utc>)>) -> 
         done += load_step(&mut tx.exec(), step, truncate_to_micros(*at)).await?;
     }
     tx.commit().await?;
+    // The next batch's caps and balances read what this one wrote: planned for tables
+    // the size they are now, not the size they were when the load began.
+    db.analyze_tables(
+        "ANALYZE points_transfers, points_entries, points_accounts, volunteer_records",
+    )
+    .await?;
     Ok(done)
 }
 

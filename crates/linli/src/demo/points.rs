@@ -152,14 +152,18 @@ pub async fn seed_points(
     let events = plan_year(&people, demo_resident, offers.len(), now);
     let mut transfers = 0;
     let mut batch = Vec::new();
+    // Small batches first: PostgreSQL's statistics are refreshed after each one, and until
+    // then the ledger's reads are planned as for empty tables.
+    let mut batch_size = 250;
     for (at, event) in events {
         let Some(request) = to_request(key, community, staff, partner, &rules, &offers, at, event)
         else {
             continue;
         };
         batch.push((request, at));
-        if batch.len() == 2_000 {
+        if batch.len() == batch_size {
             transfers += submit(db, std::mem::take(&mut batch)).await?;
+            batch_size = (batch_size * 2).min(2_000);
         }
     }
     transfers += submit(db, batch).await?;
