@@ -683,7 +683,7 @@ pub(crate) async fn awarded_since<R: Run>(
         .and_where(Expr::col((e, PointsEntries::AccountId)).eq(resident))
         .and_where(Expr::col((e, PointsEntries::Seq)).gt(Func::coalesce([
             Expr::SubQuery(None, Box::new(before_period.into())),
-            Expr::val(i64::MIN).into(),
+            Expr::val(i64::MIN),
         ])))
         .and_where(Expr::col((e, PointsEntries::Amount)).gt(0))
         .and_where(Expr::exists(standing_award))
