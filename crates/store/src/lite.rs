@@ -301,7 +301,19 @@ fn run_writer(conn: Connection, jobs: mpsc::Receiver<Box<dyn WriteJob>>, lock: W
                 Err(_) => break,
             }
         }
-        let failure = commit_batch(&conn, &mut batch).err();
+        let started = std::time::Instant::now();
+        let outcome = commit_batch(&conn, &mut batch);
+        // Where a write's time goes, for `LINLI_LOG=info,linli_store::lite=debug`: the
+        // batch (its jobs and its commit) against what the requests waited in all.
+        tracing::debug!(
+            jobs = batch.len(),
+            batch_us = started.elapsed().as_micros() as u64,
+            commit_us = outcome
+                .as_ref()
+                .map_or(0, |commit| commit.as_micros() as u64),
+            "write batch"
+        );
+        let failure = outcome.err();
         drop(place);
         let failure = failure.map(|e| e.to_string());
         for job in batch {
@@ -336,8 +348,8 @@ fn spawn(name: &str, body: impl FnOnce() + Send + 'static) -> Result<()> {
 /// that is all. If one fails, nothing of the batch stays: it is rolled back and run again
 /// with each write in its own savepoint, so the failed write is undone alone (a write's
 /// failure can depend on the writes before it, e.g. two taking the same number, and
-/// the second run decides in the same order).
-fn commit_batch(conn: &Connection, batch: &mut [Box<dyn WriteJob>]) -> rusqlite::Result<()> {
+/// the second run decides in the same order). Returns how long the commit itself took.
+fn commit_batch(conn: &Connection, batch: &mut [Box<dyn WriteJob>]) -> rusqlite::Result<Duration> {
     conn.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
     let all_ran = batch.iter_mut().all(|job| job.run(conn));
     if !all_ran {
@@ -347,11 +359,12 @@ fn commit_batch(conn: &Connection, batch: &mut [Box<dyn WriteJob>]) -> rusqlite:
             job.run_alone(conn);
         }
     }
+    let committing = std::time::Instant::now();
     if let Err(e) = conn.prepare_cached("COMMIT")?.execute([]) {
         let _ = conn.execute_batch("ROLLBACK");
         return Err(e);
     }
-    Ok(())
+    Ok(committing.elapsed())
 }
 
 /// A sea-query statement's SQL and its parameters as SQLite values, encoded as sqlx
