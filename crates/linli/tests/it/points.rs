@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use chrono::{Duration, Utc};
+use chrono::{DateTime, Duration, Utc};
 use linli_domain::auth::Role;
 use linli_domain::points::{IdempotencyKey, PointsRuleError, TransferKind};
 use linli_domain::{AccountId, CommunityId, ResidentId};
@@ -997,21 +997,8 @@ async fn a_daily_cap_counts_the_awards_of_its_own_day_only() {
         let rule = current_rule(&t.db, community, "volunteer_service").await;
         let [resident, other] = [world.a.residents[0], world.a.residents[1]];
         let day_start = Utc::now() - Duration::hours(2);
-        let award_at = |key: &str, who: ResidentId, minutes_into_day: i64, earned: i64| {
-            let at = day_start + Duration::minutes(minutes_into_day);
-            let mut request = award_request(community, staff, key, who, &rule, earned);
-            if let Change::Award(award) = &mut request.change {
-                award.day_start = if at < day_start {
-                    at - Duration::hours(1)
-                } else {
-                    day_start
-                };
-                award.month_start = award.day_start;
-            }
-            (request, at)
-        };
         let mut made = Vec::new();
-        for (key, who, minutes, earned) in [
+        for (key, who, minutes_into_day, earned) in [
             ("day-cap-1", resident, -3 * 24 * 60, 70),
             ("day-cap-2", resident, -10, 70),
             ("day-cap-3", resident, 5, 50),
@@ -1019,9 +1006,8 @@ async fn a_daily_cap_counts_the_awards_of_its_own_day_only() {
             ("day-cap-5", resident, 10, 50),
             ("day-cap-6", resident, 15, 50),
         ] {
-            let (request, at) = award_at(key, who, minutes, earned);
-            let outcome = ledger::submit(&t.db, request, at).await.unwrap();
-            made.push(outcome.map(|answer| answer.receipt.amount));
+            let request = award_request(community, staff, key, who, &rule, earned);
+            made.push(award_in_day(&t.db, request, day_start, minutes_into_day).await);
         }
         assert_eq!(
             made,
@@ -1059,22 +1045,34 @@ async fn a_daily_cap_counts_an_award_sequenced_before_a_later_timed_one() {
             ("cap-skew-2", other, -1, 70),
             ("cap-skew-3", resident, 2, 50),
         ] {
-            let at = day_start + Duration::minutes(minutes_into_day);
-            let mut request = award_request(community, staff, key, who, &rule, earned);
-            if let Change::Award(award) = &mut request.change {
-                award.day_start = if at < day_start {
-                    at - Duration::hours(1)
-                } else {
-                    day_start
-                };
-                award.month_start = award.day_start;
-            }
-            let outcome = ledger::submit(&t.db, request, at).await.unwrap();
-            made.push(outcome.map(|answer| answer.receipt.amount));
+            let request = award_request(community, staff, key, who, &rule, earned);
+            made.push(award_in_day(&t.db, request, day_start, minutes_into_day).await);
         }
         assert_eq!(made, vec![Ok(50), Ok(70), Ok(30)], "{}", t.engine);
         ledger_is_sound(&t.db).await;
     }
+}
+
+/// Submits an award as made `minutes_into_day` after `day_start`, and answers with the
+/// points it earned. A negative offset is the day before, whose own day (and month, for
+/// these tests) started an hour before the award.
+async fn award_in_day(
+    db: &Db,
+    mut request: LedgerRequest,
+    day_start: DateTime<Utc>,
+    minutes_into_day: i64,
+) -> Result<i64, Refusal> {
+    let at = day_start + Duration::minutes(minutes_into_day);
+    if let Change::Award(award) = &mut request.change {
+        award.day_start = if at < day_start {
+            at - Duration::hours(1)
+        } else {
+            day_start
+        };
+        award.month_start = award.day_start;
+    }
+    let outcome = ledger::submit(db, request, at).await.unwrap();
+    outcome.map(|answer| answer.receipt.amount)
 }
 
 #[tokio::test]
