@@ -10,21 +10,36 @@
 /// Cap on distinct terms taken from one query (a pasted paragraph is not a search).
 const MAX_QUERY_TERMS: usize = 16;
 
+/// Whether `c` is in the CJK Unified Ideographs block: most of any Chinese text, and
+/// letters with no case, so the Unicode tables need not be searched for them.
+fn is_common_ideograph(c: char) -> bool {
+    ('\u{4e00}'..='\u{9fff}').contains(&c)
+}
+
+/// The text lower-cased and split into runs of CJK letters (`true`) and of Latin letters
+/// and digits (`false`); anything else separates runs.
 fn runs(text: &str) -> Vec<(bool, String)> {
     let mut out: Vec<(bool, String)> = Vec::new();
-    for c in text.chars().flat_map(char::to_lowercase) {
-        let kind = if c.is_ascii_alphanumeric() {
-            Some(false)
-        } else if c.is_alphanumeric() {
-            Some(true)
-        } else {
-            None
-        };
-        match (kind, out.last_mut()) {
-            (Some(k), Some((last, run))) if *last == k && !run.is_empty() => run.push(c),
-            (Some(k), _) => out.push((k, c.to_string())),
-            (None, Some((_, run))) if !run.is_empty() => out.push((false, String::new())),
-            (None, _) => {}
+    let mut push = |kind: Option<bool>, c: char| match (kind, out.last_mut()) {
+        (Some(k), Some((last, run))) if *last == k && !run.is_empty() => run.push(c),
+        (Some(k), _) => out.push((k, c.to_string())),
+        (None, Some((_, run))) if !run.is_empty() => out.push((false, String::new())),
+        (None, _) => {}
+    };
+    for c in text.chars() {
+        if is_common_ideograph(c) {
+            push(Some(true), c);
+            continue;
+        }
+        for c in c.to_lowercase() {
+            let kind = if c.is_ascii_alphanumeric() {
+                Some(false)
+            } else if c.is_alphanumeric() {
+                Some(true)
+            } else {
+                None
+            };
+            push(kind, c);
         }
     }
     out.retain(|(_, r)| !r.is_empty());
@@ -32,7 +47,7 @@ fn runs(text: &str) -> Vec<(bool, String)> {
 }
 
 /// The terms a text is indexed under: each CJK character, each adjacent pair, and each
-/// Latin word or number.
+/// Latin word or number, each once. This runs for every report, so it avoids a hash set.
 pub fn text_terms(text: &str) -> Vec<String> {
     let mut terms = Vec::new();
     for (cjk, run) in runs(text) {
@@ -44,9 +59,22 @@ pub fn text_terms(text: &str) -> Vec<String> {
             terms.push(run);
         }
     }
-    let mut seen = std::collections::HashSet::new();
-    terms.retain(|t| seen.insert(t.clone()));
+    first_occurrences(terms)
+}
+
+/// `terms` without repeats, each kept where it first occurs.
+fn first_occurrences(terms: Vec<String>) -> Vec<String> {
+    let mut order: Vec<usize> = (0..terms.len()).collect();
+    order.sort_unstable_by(|&a, &b| terms[a].cmp(&terms[b]).then(a.cmp(&b)));
+    let mut keep = vec![false; terms.len()];
+    for (i, &at) in order.iter().enumerate() {
+        keep[at] = i == 0 || terms[order[i - 1]] != terms[at];
+    }
     terms
+        .into_iter()
+        .zip(keep)
+        .filter_map(|(term, kept)| kept.then_some(term))
+        .collect()
 }
 
 /// The terms a query asks for, all of which must match: the pairs of each CJK run (or the
@@ -65,8 +93,7 @@ pub fn query_terms(query: &str) -> Vec<String> {
             terms.push(run);
         }
     }
-    let mut seen = std::collections::HashSet::new();
-    terms.retain(|t| seen.insert(t.clone()));
+    let mut terms = first_occurrences(terms);
     terms.truncate(MAX_QUERY_TERMS);
     terms
 }
@@ -99,6 +126,14 @@ mod tests {
         for q in ["楼梯", "故障电梯", "水管", "elevator"] {
             assert!(!found(text, q), "{q}");
         }
+    }
+
+    #[test]
+    fn each_term_is_indexed_once_in_order_of_first_occurrence() {
+        assert_eq!(
+            text_terms("电梯电梯 Lift lift 3"),
+            vec!["电", "梯", "电梯", "梯电", "lift", "3"]
+        );
     }
 
     #[test]

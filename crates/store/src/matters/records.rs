@@ -18,11 +18,16 @@ use crate::{Db, Engine, Exec, PageOf, PageRequest, Result, lite};
 /// each prefixed with the community (as for resident names).
 pub fn search_text(community: CommunityId, title: &str, description: &str) -> String {
     let prefix = community_prefix(community);
-    text_terms(&format!("{title}\n{description}"))
-        .iter()
-        .map(|t| format!("{prefix}{t}"))
-        .collect::<Vec<_>>()
-        .join(" ")
+    let terms = text_terms(&format!("{title}\n{description}"));
+    let mut text = String::with_capacity(terms.iter().map(|t| prefix.len() + t.len() + 1).sum());
+    for term in &terms {
+        if !text.is_empty() {
+            text.push(' ');
+        }
+        text.push_str(&prefix);
+        text.push_str(term);
+    }
+    text
 }
 
 #[derive(Debug, Clone)]
@@ -56,14 +61,22 @@ pub async fn report_matter(
     now: DateTime<Utc>,
 ) -> Result<()> {
     if let Some(lite) = db.lite() {
+        let search = search_text(community, &m.title, &m.description);
+        let statements = [
+            lite::Built::new(&matters_insert_with_search([(
+                community,
+                &m,
+                now,
+                search.as_str(),
+            )])),
+            lite::Built::new(&search_entry_insert(&search)),
+            lite::Built::new(&event_insert(community, m.id, &first_event(&m, actor), now)),
+        ];
         return lite
             .write(move |conn| {
-                lite::execute(conn, &matter_insert(community, &m, now))?;
-                lite::execute(conn, &search_entry_insert(community, &m))?;
-                lite::execute(
-                    conn,
-                    &event_insert(community, m.id, &first_event(&m, actor), now),
-                )?;
+                for statement in &statements {
+                    statement.execute(conn)?;
+                }
                 Ok(())
             })
             .await;
@@ -84,9 +97,16 @@ pub async fn insert_matter(
     actor: Option<AccountId>,
     now: DateTime<Utc>,
 ) -> Result<()> {
-    ex.execute(&matter_insert(community, m, now)).await?;
+    let search = search_text(community, &m.title, &m.description);
+    ex.execute(&matters_insert_with_search([(
+        community,
+        m,
+        now,
+        search.as_str(),
+    )]))
+    .await?;
     if ex.engine() == Engine::Sqlite {
-        ex.execute(&search_entry_insert(community, m)).await?;
+        ex.execute(&search_entry_insert(&search)).await?;
     }
     insert_event(ex, community, m.id, &first_event(m, actor), now).await
 }
@@ -106,24 +126,40 @@ pub(super) fn first_event(m: &NewMatter, actor: Option<AccountId>) -> NewEvent {
 /// SQLite: the full-text entry of the matter inserted just before on this connection.
 /// The store writes it, not a trigger (see migration 0007): with a trigger, every insert
 /// made FTS5 flush its index to disk.
-fn search_entry_insert(community: CommunityId, m: &NewMatter) -> InsertStatement {
+fn search_entry_insert(search: &str) -> InsertStatement {
     Query::insert()
         .into_table(MatterSearch::Table)
         .columns([MatterSearch::Rowid, MatterSearch::SearchText])
-        .values_panic([
-            Expr::cust("last_insert_rowid()"),
-            search_text(community, &m.title, &m.description).into(),
-        ])
+        .values_panic([Expr::cust("last_insert_rowid()"), search.into()])
         .to_owned()
-}
-
-fn matter_insert(community: CommunityId, m: &NewMatter, now: DateTime<Utc>) -> InsertStatement {
-    matters_insert([(community, m, now)])
 }
 
 /// New matters as reported, one row each.
 pub(super) fn matters_insert<'m>(
     reports: impl IntoIterator<Item = (CommunityId, &'m NewMatter, DateTime<Utc>)>,
+) -> InsertStatement {
+    let reports: Vec<_> = reports
+        .into_iter()
+        .map(|(community, m, now)| {
+            (
+                community,
+                m,
+                now,
+                search_text(community, &m.title, &m.description),
+            )
+        })
+        .collect();
+    matters_insert_with_search(
+        reports
+            .iter()
+            .map(|(c, m, now, s)| (*c, *m, *now, s.as_str())),
+    )
+}
+
+/// New matters as reported, with their full-text terms already worked out (they are
+/// also the search index's entry, and costly enough to work out once).
+fn matters_insert_with_search<'m>(
+    reports: impl IntoIterator<Item = (CommunityId, &'m NewMatter, DateTime<Utc>, &'m str)>,
 ) -> InsertStatement {
     let mut q = Query::insert()
         .into_table(Matters::Table)
@@ -154,7 +190,7 @@ pub(super) fn matters_insert<'m>(
             Matters::UpdatedAt,
         ])
         .to_owned();
-    for (community, m, now) in reports {
+    for (community, m, now, search) in reports {
         q.values_panic([
             community.0.into(),
             m.id.into(),
@@ -176,7 +212,7 @@ pub(super) fn matters_insert<'m>(
             m.longitude.into(),
             SuperviseLevel::None.as_str().into(),
             0i32.into(),
-            search_text(community, &m.title, &m.description).into(),
+            search.into(),
             1i64.into(),
             now.into(),
             now.into(),
