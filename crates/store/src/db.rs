@@ -168,6 +168,14 @@ impl Db {
         }
     }
 
+    /// SQLite: how many ledger batches failed as a whole and had their requests run again
+    /// one by one. Rare by design (a request the database refuses); a count that grows
+    /// with ordinary requests means the in-memory planning disagrees with the schema, which
+    /// the retry hides from every answer. `None` on PostgreSQL.
+    pub fn ledger_batches_run_again(&self) -> Option<u64> {
+        self.lite_ledger().map(LiteLedger::batches_run_again)
+    }
+
     /// The direct SQLite lane (see [`crate::lite`]); `None` on PostgreSQL.
     pub fn lite(&self) -> Option<&Lite> {
         match self {

@@ -1513,6 +1513,12 @@ async fn stock_is_never_oversold() {
         let all = app.get_json("/api/v1/points/catalogue", &staff).await;
         assert_eq!(all[0]["stock"], 0);
         ledger_is_sound(&t.db).await;
+        assert_eq!(
+            t.db.ledger_batches_run_again().unwrap_or(0),
+            0,
+            "{}: the batches were decided one by one",
+            t.engine
+        );
     }
 }
 
@@ -1561,12 +1567,15 @@ async fn a_failing_request_in_a_group_commit_fails_alone() {
         }
         let report = ledger_is_sound(&t.db).await;
         assert_eq!(report.ledger.transfers_checked, 29, "{}", t.engine);
+        if let Some(run_again) = t.db.ledger_batches_run_again() {
+            assert!(run_again >= 1, "the failing batch was not run again");
+        }
     }
 }
 
 /// Awards, their retries and redemptions sent at once are decided in one order. On SQLite
-/// they share batches: the awards planned in memory, a redemption reading what the awards
-/// before it wrote, a retry answered from an award not yet written. Every answer must
+/// they share batches, planned in memory: a redemption counting the awards before it in
+/// the batch, a retry answered from an award not yet written. Every answer must
 /// agree with the chain: the receipts in chain order step the balance from one to the
 /// next, a retry gets its award's receipt, and a refused redemption saw a balance the
 /// resident really had, short of the cost.
@@ -1663,6 +1672,14 @@ async fn awards_retries_and_redemptions_sent_together_agree_with_one_order() {
         );
         assert_eq!(ledger_balance(&t.db, community, resident).await, balance);
         ledger_is_sound(&t.db).await;
+        // Decided together: no batch fell back to running its requests one by one (which
+        // gives the same answers, so only this count tells).
+        assert_eq!(
+            t.db.ledger_batches_run_again().unwrap_or(0),
+            0,
+            "{}",
+            t.engine
+        );
     }
 }
 

@@ -829,27 +829,14 @@ async fn plan_redeem<R: Run>(
     redeem: &Redeem,
     now: DateTime<Utc>,
 ) -> Result<std::result::Result<Posting, Refusal>> {
-    let q = Query::select()
-        .columns([
-            PointsOffers::Cost,
-            PointsOffers::Stock,
-            PointsOffers::ValidFrom,
-            PointsOffers::ValidUntil,
-            PointsOffers::Active,
-        ])
-        .from(PointsOffers::Table)
-        .and_where(Expr::col(PointsOffers::CommunityId).eq(community.0))
-        .and_where(Expr::col(PointsOffers::Id).eq(redeem.offer))
-        .to_owned();
-    let Some(offer) = run.fetch_optional::<OfferTerms>(&q).await? else {
+    let q = offer_terms_query(community, redeem.offer);
+    let offer = run.fetch_optional::<OfferTerms>(&q).await?;
+    if let Err(refusal) = offer_can_be_taken(offer.as_ref(), 0, now) {
+        return Ok(Err(refusal));
+    }
+    let Some(offer) = offer else {
         return Ok(Err(Refusal::OfferUnavailable));
     };
-    if !offer.active || now < offer.valid_from || now >= offer.valid_until {
-        return Ok(Err(Refusal::OfferUnavailable));
-    }
-    if offer.stock < 1 {
-        return Ok(Err(Refusal::SoldOut));
-    }
     let resident = redeem.resident.0;
     let balance = balance_of(run, community, resident).await?;
     if balance < offer.cost {
@@ -900,6 +887,41 @@ async fn plan_redeem<R: Run>(
         approver: None,
         effects: vec![Effect::Update(take_one), Effect::Insert(pending)],
     }))
+}
+
+/// The terms of one of the community's offers.
+pub(crate) fn offer_terms_query(community: CommunityId, offer: Uuid) -> SelectStatement {
+    Query::select()
+        .columns([
+            PointsOffers::Cost,
+            PointsOffers::Stock,
+            PointsOffers::ValidFrom,
+            PointsOffers::ValidUntil,
+            PointsOffers::Active,
+        ])
+        .from(PointsOffers::Table)
+        .and_where(Expr::col(PointsOffers::CommunityId).eq(community.0))
+        .and_where(Expr::col(PointsOffers::Id).eq(offer))
+        .to_owned()
+}
+
+/// Whether one more of an offer can be redeemed now, `taken` of its stored stock being
+/// already spoken for: it exists, is active and valid, and is not sold out.
+pub(crate) fn offer_can_be_taken(
+    offer: Option<&OfferTerms>,
+    taken: i64,
+    now: DateTime<Utc>,
+) -> std::result::Result<(), Refusal> {
+    let Some(offer) = offer else {
+        return Err(Refusal::OfferUnavailable);
+    };
+    if !offer.active || now < offer.valid_from || now >= offer.valid_until {
+        return Err(Refusal::OfferUnavailable);
+    }
+    if offer.stock - taken < 1 {
+        return Err(Refusal::SoldOut);
+    }
+    Ok(())
 }
 
 /// A redemption and its provider, as the ledger sees it.
