@@ -11,8 +11,8 @@
 //! and its two entries, advances the chain, and stores the result under the key.
 //!
 //! On SQLite the request runs in the lane's group commit (many requests, one `fsync`),
-//! through the ledger queue (`lite_ledger`), which plans the batch's awards in memory by
-//! these same rules; a refusal is an answer, not a failure, so it does not disturb the
+//! through the ledger queue (`lite_ledger`), which plans the batch's awards and
+//! redemptions in memory by these same rules; a refusal is an answer, not a failure, so it does not disturb the
 //! batch.
 
 use std::sync::Arc;
@@ -1141,7 +1141,7 @@ pub(crate) async fn expiring_points<R: Run>(
     Ok(received.unwrap_or(0) + given.unwrap_or(0))
 }
 
-fn amount_of(points: i64) -> Result<Points> {
+pub(crate) fn amount_of(points: i64) -> Result<Points> {
     Points::new(points).map_err(|_| StoreError::Corrupt(format!("amount {points} out of range")))
 }
 
