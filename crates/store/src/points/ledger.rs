@@ -540,25 +540,70 @@ pub(crate) fn truncate_to_micros(at: DateTime<Utc>) -> DateTime<Utc> {
 // Planning: every check, before anything is written
 
 /// A transfer that passed its checks.
-struct Posting {
-    kind: TransferKind,
-    from: (AccountKind, Uuid),
-    to: (AccountKind, Uuid),
-    amount: Points,
-    reverses: Option<Uuid>,
-    rule: Option<(Uuid, String, i32)>,
-    subject: Option<Uuid>,
-    memo: String,
+pub(crate) struct Posting {
+    pub(crate) kind: TransferKind,
+    pub(crate) from: (AccountKind, Uuid),
+    pub(crate) to: (AccountKind, Uuid),
+    pub(crate) amount: Points,
+    pub(crate) reverses: Option<Uuid>,
+    pub(crate) rule: Option<(Uuid, String, i32)>,
+    pub(crate) subject: Option<Uuid>,
+    pub(crate) memo: String,
     /// The resident whose balance the receipt reports.
-    resident: Option<Uuid>,
+    pub(crate) resident: Option<Uuid>,
     /// Who approved it, besides who asked (a manual award above its threshold).
-    approver: Option<Uuid>,
+    pub(crate) approver: Option<Uuid>,
     /// What else the change writes (a redemption's row, the stock), each expected to
     /// touch exactly one row.
-    effects: Vec<Effect>,
+    pub(crate) effects: Vec<Effect>,
 }
 
-enum Effect {
+/// An award's transfer, once its rule and caps allowed `amount`: issuance → resident.
+pub(crate) fn award_posting(community: CommunityId, award: &Award, amount: Points) -> Posting {
+    let resident = award.resident.0;
+    Posting {
+        kind: TransferKind::Award,
+        from: (AccountKind::Issuance, issuance_account(community)),
+        to: (AccountKind::Resident, resident),
+        amount,
+        reverses: None,
+        rule: Some((
+            award.rule_id,
+            award.rule.draft.code.clone(),
+            award.rule.version,
+        )),
+        subject: award.subject,
+        memo: award.memo.clone(),
+        resident: Some(resident),
+        approver: award.approver.map(|a| a.0),
+        effects: Vec::new(),
+    }
+}
+
+/// A redemption's transfer of the offer's cost (resident → escrow), with what else it
+/// writes (none when the SQLite queue writes the stock and the pending row itself).
+pub(crate) fn redeem_posting(
+    community: CommunityId,
+    redeem: &Redeem,
+    cost: Points,
+    effects: Vec<Effect>,
+) -> Posting {
+    Posting {
+        kind: TransferKind::Redeem,
+        from: (AccountKind::Resident, redeem.resident.0),
+        to: (AccountKind::Escrow, escrow_account(community)),
+        amount: cost,
+        reverses: None,
+        rule: None,
+        subject: Some(redeem.redemption),
+        memo: String::new(),
+        resident: Some(redeem.resident.0),
+        approver: None,
+        effects,
+    }
+}
+
+pub(crate) enum Effect {
     Insert(sea_query::InsertStatement),
     Update(sea_query::UpdateStatement),
 }
@@ -588,23 +633,7 @@ async fn plan_award<R: Run>(
         Ok(amount) => amount,
         Err(e) => return Ok(Err(Refusal::Rule(e))),
     };
-    Ok(Ok(Posting {
-        kind: TransferKind::Award,
-        from: (AccountKind::Issuance, issuance_account(community)),
-        to: (AccountKind::Resident, resident),
-        amount,
-        reverses: None,
-        rule: Some((
-            award.rule_id,
-            award.rule.draft.code.clone(),
-            award.rule.version,
-        )),
-        subject: award.subject,
-        memo: award.memo.clone(),
-        resident: Some(resident),
-        approver: award.approver.map(|a| a.0),
-        effects: Vec::new(),
-    }))
+    Ok(Ok(award_posting(community, award, amount)))
 }
 
 pub(crate) async fn rule_is_current<R: Run>(
@@ -874,19 +903,12 @@ async fn plan_redeem<R: Run>(
             now.into(),
         ])
         .to_owned();
-    Ok(Ok(Posting {
-        kind: TransferKind::Redeem,
-        from: (AccountKind::Resident, resident),
-        to: (AccountKind::Escrow, escrow_account(community)),
-        amount: amount_of(offer.cost)?,
-        reverses: None,
-        rule: None,
-        subject: Some(redeem.redemption),
-        memo: String::new(),
-        resident: Some(resident),
-        approver: None,
-        effects: vec![Effect::Update(take_one), Effect::Insert(pending)],
-    }))
+    Ok(Ok(redeem_posting(
+        community,
+        redeem,
+        amount_of(offer.cost)?,
+        vec![Effect::Update(take_one), Effect::Insert(pending)],
+    )))
 }
 
 /// The terms of one of the community's offers.

@@ -33,16 +33,16 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use chrono::{DateTime, Utc};
 use linli_domain::CommunityId;
-use linli_domain::points::{AccountKind, TransferKind, Usage};
+use linli_domain::points::{AccountKind, Usage};
 use rusqlite::{Connection, OptionalExtension, Statement};
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
 use super::ledger::{
-    Answer, Award, Change, Head, LedgerRequest, OfferTerms, Outcome, Receipt, Redeem, Refusal,
-    TransferRow, amount_of, apply_hashed, awarded_since, escrow_account, issuance_account,
-    offer_can_be_taken, offer_terms_query, replay, request_hash, rule_is_current, take_chain_head,
-    transfer_hash,
+    Answer, Award, Change, Head, LedgerRequest, OfferTerms, Outcome, Posting, Receipt, Redeem,
+    Refusal, TransferRow, amount_of, apply_hashed, award_posting, awarded_since,
+    offer_can_be_taken, offer_terms_query, redeem_posting, replay, request_hash, rule_is_current,
+    take_chain_head, transfer_hash,
 };
 use crate::lite::{Lite, in_savepoint, time_text};
 use crate::run::{FromLite, LiteRun, finish_now};
@@ -336,19 +336,6 @@ struct Operation {
     at: DateTime<Utc>,
 }
 
-/// What a planned transfer is, beyond its accounts and amount.
-struct Planned {
-    kind: TransferKind,
-    from: (AccountKind, Uuid),
-    to: (AccountKind, Uuid),
-    amount: i64,
-    resident: Uuid,
-    rule: Option<(Uuid, String, i32)>,
-    subject: Option<Uuid>,
-    memo: String,
-    approver: Option<Uuid>,
-}
-
 impl MemoryRun {
     fn start(conn: &Connection, community: CommunityId) -> Result<MemoryRun> {
         let head = finish_now(take_chain_head(&mut LiteRun(conn), community))?;
@@ -393,7 +380,7 @@ impl MemoryRun {
             Err(refusal) => return Ok(Err(refusal)),
         };
         if let Plain::Redeem(redeem) = plain {
-            self.take_one(redeem, planned.amount, queued.now);
+            self.take_one(redeem, planned.amount.get(), queued.now);
         }
         let operation = match plain {
             Plain::Award(_) => "award",
@@ -420,31 +407,15 @@ impl MemoryRun {
         &mut self,
         conn: &Connection,
         award: &Award,
-    ) -> Result<std::result::Result<Planned, Refusal>> {
+    ) -> Result<std::result::Result<Posting, Refusal>> {
         if !self.rule_is_current(conn, award.rule_id)? {
             return Ok(Err(Refusal::RuleChanged));
         }
         let usage = self.usage(conn, award)?;
-        let amount = match award.rule.within_caps(award.earned, usage) {
-            Ok(amount) => amount.get(),
-            Err(e) => return Ok(Err(Refusal::Rule(e))),
-        };
-        let resident = award.resident.0;
-        Ok(Ok(Planned {
-            kind: TransferKind::Award,
-            from: (AccountKind::Issuance, issuance_account(self.community)),
-            to: (AccountKind::Resident, resident),
-            amount,
-            resident,
-            rule: Some((
-                award.rule_id,
-                award.rule.draft.code.clone(),
-                award.rule.version,
-            )),
-            subject: award.subject,
-            memo: award.memo.clone(),
-            approver: award.approver.map(|a| a.0),
-        }))
+        match award.rule.within_caps(award.earned, usage) {
+            Ok(amount) => Ok(Ok(award_posting(self.community, award, amount))),
+            Err(e) => Ok(Err(Refusal::Rule(e))),
+        }
     }
 
     /// The checks of [`super::ledger`]'s `plan_redeem`, in its order, against the offer's
@@ -454,7 +425,7 @@ impl MemoryRun {
         conn: &Connection,
         redeem: &Redeem,
         now: DateTime<Utc>,
-    ) -> Result<std::result::Result<Planned, Refusal>> {
+    ) -> Result<std::result::Result<Posting, Refusal>> {
         let offer = self.offer(conn, redeem.offer)?;
         if let Err(refusal) = offer_can_be_taken(offer.terms.as_ref(), offer.taken, now) {
             return Ok(Err(refusal));
@@ -469,18 +440,12 @@ impl MemoryRun {
         }
         // Out of range fails as on the ordinary path (an offer stored by other means than
         // the API, which checks the cost).
-        let cost = amount_of(cost)?.get();
-        Ok(Ok(Planned {
-            kind: TransferKind::Redeem,
-            from: (AccountKind::Resident, resident),
-            to: (AccountKind::Escrow, escrow_account(self.community)),
-            amount: cost,
-            resident,
-            rule: None,
-            subject: Some(redeem.redemption),
-            memo: String::new(),
-            approver: None,
-        }))
+        Ok(Ok(redeem_posting(
+            self.community,
+            redeem,
+            amount_of(cost)?,
+            Vec::new(),
+        )))
     }
 
     fn take_one(&mut self, redeem: &Redeem, cost: i64, now: DateTime<Utc>) {
@@ -502,17 +467,18 @@ impl MemoryRun {
     fn post(
         &mut self,
         conn: &Connection,
-        planned: Planned,
+        planned: Posting,
         actor: Uuid,
         now: DateTime<Utc>,
     ) -> Result<Receipt> {
-        let amount = planned.amount;
+        let amount = planned.amount.get();
         let from = self.move_balance(conn, planned.from, -amount)?;
         let to = self.move_balance(conn, planned.to, amount)?;
-        let balance = if planned.resident == planned.from.1 {
-            from
-        } else {
-            to
+        // Awards and redemptions are the resident's, on one leg or the other.
+        let balance = match planned.resident {
+            Some(resident) if resident == planned.from.1 => Some(from),
+            Some(resident) if resident == planned.to.1 => Some(to),
+            _ => None,
         };
         let mut transfer = TransferRow {
             community_id: self.community.0,
@@ -522,7 +488,7 @@ impl MemoryRun {
             from_account: planned.from.1,
             to_account: planned.to.1,
             amount,
-            reverses_id: None,
+            reverses_id: planned.reverses,
             rule_id: planned.rule.as_ref().map(|r| r.0),
             rule_code: planned.rule.as_ref().map(|r| r.1.clone()),
             subject_id: planned.subject,
@@ -545,11 +511,11 @@ impl MemoryRun {
             amount,
             from_account: transfer.from_account,
             to_account: transfer.to_account,
-            resident_id: Some(planned.resident),
-            balance: Some(balance),
+            resident_id: planned.resident,
+            balance,
             rule_code: transfer.rule_code.clone(),
             rule_version: planned.rule.map(|r| r.2),
-            reverses_id: None,
+            reverses_id: transfer.reverses_id,
             subject_id: transfer.subject_id,
             memo: transfer.memo.clone(),
             at: now,
