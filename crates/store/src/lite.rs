@@ -440,11 +440,7 @@ pub(crate) fn execute<S: sea_query::QueryStatementWriter>(
     conn: &Connection,
     stmt: &S,
 ) -> Result<u64> {
-    let (sql, values) = build(stmt);
-    let n = conn
-        .prepare_cached(&sql)?
-        .execute(rusqlite::params_from_iter(values))?;
-    Ok(n as u64)
+    Built::new(stmt).execute(conn)
 }
 
 /// Runs a query and decodes every row with `decode`.
