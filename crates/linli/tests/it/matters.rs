@@ -625,7 +625,7 @@ async fn lists_filter_search_and_page_stably() {
         let lift = category(&app, &c.resident, world.a.id, "05-01").await;
         let noise = category(&app, &c.resident, world.a.id, "03-03").await;
         let texts = [
-            (lift.as_str(), "2栋电梯故障，老人下楼困难"),
+            (lift.as_str(), "2栋电梯故障，老人下楼困难，LED屏黑了"),
             (noise.as_str(), "晚上广场舞音响声音太大"),
             (lift.as_str(), "电梯按钮失灵，经常停在3楼"),
             (noise.as_str(), "装修电钻噪音，周末早上七点就开始"),
@@ -648,6 +648,11 @@ async fn lists_filter_search_and_page_stably() {
             .get_json(&format!("{base}?q=%E5%99%AA%E9%9F%B3"), &c.staff)
             .await; // 噪音
         assert_eq!(found["total"], 1);
+        // Latin words and numbers are found whole, whatever their case.
+        for (q, matches) in [("led", 1), ("LED", 1), ("le", 0), ("3%E6%A5%BC", 1)] {
+            let found = app.get_json(&format!("{base}?q={q}"), &c.staff).await;
+            assert_eq!(found["total"], matches, "{} q={q}", t.engine);
+        }
         let parent = {
             let list = app
                 .get_json(
