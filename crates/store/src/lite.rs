@@ -293,7 +293,9 @@ pub(crate) fn in_savepoint<T>(
 /// once, answers them all. While a batch commits, the next one gathers.
 fn run_writer(conn: Connection, jobs: mpsc::Receiver<Box<dyn WriteJob>>, lock: WriteLock) {
     while let Ok(first) = jobs.recv() {
+        let waiting = std::time::Instant::now();
         let place = lock.blocking_place();
+        let waited = waiting.elapsed();
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
             match jobs.try_recv() {
@@ -304,9 +306,11 @@ fn run_writer(conn: Connection, jobs: mpsc::Receiver<Box<dyn WriteJob>>, lock: W
         let started = std::time::Instant::now();
         let outcome = commit_batch(&conn, &mut batch);
         // Where a write's time goes, for `LINLI_LOG=info,linli_store::lite=debug`: the
-        // batch (its jobs and its commit) against what the requests waited in all.
+        // batch (its jobs and its commit) against what the requests waited in all, and
+        // how long the writer waited for the write slot a sqlx transaction held.
         tracing::debug!(
             jobs = batch.len(),
+            lock_wait_us = waited.as_micros() as u64,
             batch_us = started.elapsed().as_micros() as u64,
             commit_us = outcome
                 .as_ref()
