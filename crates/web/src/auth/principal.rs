@@ -136,16 +136,10 @@ fn touch_in_background(state: &AppState, hash: &[u8], now: DateTime<Utc>, expire
     }
     let (state, hash) = (state.clone(), hash.to_vec());
     tokio::spawn(async move {
-        // Through the write queue: on SQLite a bare connection would meet the busy
-        // handler while the group-commit writer holds the lock (seen: 3 s under ledger
-        // load). Waiting for the queue holds no pool connection.
-        let touched = async {
-            let mut tx = state.db.begin().await?;
-            sessions::touch_session(&mut tx.exec(), &hash, now, expires).await?;
-            tx.commit().await
-        }
-        .await;
-        if let Err(e) = touched {
+        // Through the write queue (on SQLite, the group-commit writer's): a bare
+        // connection would meet the busy handler while the writer holds the lock (seen:
+        // 3 s under ledger load). Waiting for the queue holds no pool connection.
+        if let Err(e) = sessions::touch_session(&state.db, &hash, now, expires).await {
             tracing::warn!(error = %e, "could not slide a session's expiry; it keeps the old one");
         }
         state.sessions.end_touch(&hash);
