@@ -102,7 +102,14 @@ impl Db {
                 // Refreshes the planner's statistics when they are stale (SQLite's advice
                 // for long-lived connections); without them a search by phone would walk
                 // the whole community in id order instead of using the phone index.
-                .pragma("optimize", "0x10002");
+                .pragma("optimize", "0x10002")
+                // Checkpoints are the direct lane's checkpoint thread's alone (see
+                // `lite::run_checkpoints`). SQLite's automatic one runs inside the COMMIT
+                // that finds the WAL past 1,000 pages, which under a write load is every
+                // sqlx commit: it copied the whole backlog there, holding this process's
+                // write slot for 210–260 ms while every write queued behind it (the job
+                // queue's claim, once a minute, measured).
+                .pragma("wal_autocheckpoint", "0");
             // One connection first, alone: on a new file it switches the journal to WAL,
             // which needs the file to itself; eight opening at once could find it locked.
             use sqlx::Connection as _;

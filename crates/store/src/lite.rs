@@ -331,7 +331,8 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 
 /// Copies the WAL into the database file every [`CHECKPOINT_EVERY`] (PASSIVE: never waits
 /// for, nor blocks, readers or the writer), so the WAL stays small without any commit
-/// paying for it. sqlx's connections keep SQLite's own automatic checkpoints.
+/// paying for it. sqlx's connections have SQLite's automatic checkpoints turned off too
+/// (`Db::connect`): each one ran inside a commit and held the write slot meanwhile.
 ///
 /// Under a write load that never pauses, SQLite never gets to start the WAL over (it does
 /// so only when a write begins with every frame already copied), so the file grows while
