@@ -124,10 +124,10 @@ pub async fn find_session_with_grants(
 /// reads stay reads.
 ///
 /// A write of its own, never part of a request's transaction. On SQLite it joins the
-/// direct lane's next group commit: one statement on the writer thread. A transaction of
-/// its own held the writer slot across its awaits instead (pool, `BEGIN`, `UPDATE`,
-/// `COMMIT`), and on a busy server those took long enough that the slot was held for
-/// 230–260 ms, stalling every report queued behind it (measured).
+/// direct lane's next group commit, one statement on the writer thread, instead of a
+/// sqlx transaction holding the write slot across its awaits (pool, `BEGIN`, `UPDATE`,
+/// `COMMIT`). Such a transaction once held it for 261 ms under load; the cause was the
+/// automatic checkpoint in its commit, since turned off (`Db::connect`).
 pub async fn touch_session(
     db: &Db,
     token_hash: &[u8],

@@ -1037,14 +1037,10 @@ fn dense_page<T: Listed>(
     let mut before = if counting { None } else { page.after };
     let (mut chunk_len, mut counted, mut picked) = (DENSE_CHUNK, 0u64, Vec::new());
     if !counting {
-        let Some(scan) = filtered(Engine::Sqlite, community, grids, &plain, None) else {
-            return Ok(PageOf::empty());
-        };
         let tokens = indexed_tokens(community, &f.terms);
-        match dense_scan(conn, scan, page.after, &tokens, wanted)? {
-            Scanned::Filled(rowids) => return dense_rows(conn, rowids, page, with_total),
+        match dense_scan(conn, chunk_query.clone(), page.after, &tokens, wanted)? {
+            Scanned::Done(rowids) => return dense_rows(conn, rowids, page, with_total, None),
             Scanned::Partly { rowids, last } => (picked, before) = (rowids, Some(last)),
-            Scanned::Exhausted(rowids) => return dense_rows(conn, rowids, page, with_total),
         }
     }
     loop {
@@ -1088,12 +1084,23 @@ fn dense_page<T: Listed>(
         before = chunk.last().map(|(id, _)| *id);
         chunk_len = Ord::min(chunk_len * 2, DENSE_CHUNK_MAX);
     }
-    if !counting {
-        return dense_rows(conn, picked, page, with_total);
-    }
-    let (total, capped) = match with_total {
-        false => (0, false),
-        true => capped_total(counted, Some(SEARCH_TOTAL_CAP)),
+    dense_rows(conn, picked, page, with_total, counting.then_some(counted))
+}
+
+/// The page of a dense search: the rows picked, and its total. `counted`: the matches
+/// counted (up to one past the cap), or `None` when the word alone is known to be in more
+/// matters than the cap.
+fn dense_rows<T: Listed>(
+    conn: &rusqlite::Connection,
+    picked: Vec<i64>,
+    page: PageRequest,
+    with_total: bool,
+    counted: Option<u64>,
+) -> Result<PageOf<T>> {
+    let (total, capped) = match (with_total, counted) {
+        (false, _) => (0, false),
+        (true, None) => (SEARCH_TOTAL_CAP, true),
+        (true, Some(counted)) => capped_total(counted, Some(SEARCH_TOTAL_CAP)),
     };
     let rows = match picked.is_empty() {
         true => Vec::new(),
@@ -1102,38 +1109,21 @@ fn dense_page<T: Listed>(
     Ok(PageOf::from_lookahead(rows, page, total, T::id).capped_if(capped))
 }
 
-/// The page of a dense search that does not count (its word alone is known to be in
-/// more matters than the cap): the rows picked, and "more than the cap" as its total.
-fn dense_rows<T: Listed>(
-    conn: &rusqlite::Connection,
-    picked: Vec<i64>,
-    page: PageRequest,
-    with_total: bool,
-) -> Result<PageOf<T>> {
-    let total = if with_total { SEARCH_TOTAL_CAP } else { 0 };
-    let rows = match picked.is_empty() {
-        true => Vec::new(),
-        false => lite::fetch_all(conn, &rows_by_rowids::<T>(picked), T::from_lite)?,
-    };
-    Ok(PageOf::from_lookahead(rows, page, total, T::id).capped_if(with_total))
-}
-
 /// Newest matters a dense search reads and tests itself before it turns to the full-text
 /// index chunk by chunk ([`dense_page`]).
 const DENSE_SCAN: u64 = 512;
 
 /// What [`dense_scan`] found: rowids of matches, newest first.
 enum Scanned {
-    /// The page is full.
-    Filled(Vec<i64>),
-    /// Every matter the filter lets through was read.
-    Exhausted(Vec<i64>),
+    /// The page is full, or every matter the filter lets through was read.
+    Done(Vec<i64>),
     /// [`DENSE_SCAN`] matters read, the page not yet full; `last` is the id of the oldest.
     Partly { rowids: Vec<i64>, last: Uuid },
 }
 
 /// Reads the filtered matters newest first (after the cursor) and tests each one's
-/// indexed terms itself, up to [`DENSE_SCAN`] of them. For a word in most matters, the
+/// indexed terms itself, up to [`DENSE_SCAN`] of them. `scan` is [`dense_page`]'s chunk
+/// query (id and rowid, newest first). For a word in most matters, the
 /// page fills within a few dozen rows; asking the full-text index instead (about the
 /// rowids of the newest chunk) costs a seek through every term's list in every segment,
 /// which measured four times the cost of the rest of the search together.
@@ -1144,10 +1134,7 @@ fn dense_scan(
     tokens: &[String],
     wanted: usize,
 ) -> Result<Scanned> {
-    scan.column((Matters::Table, Matters::Id))
-        .expr(Expr::col((Matters::Table, sea_query::Alias::new("rowid"))))
-        .column((Matters::Table, Matters::SearchText))
-        .order_by((Matters::Table, Matters::Id), Order::Desc)
+    scan.column((Matters::Table, Matters::SearchText))
         .limit(DENSE_SCAN);
     if let Some(after) = after {
         scan.and_where(Expr::col((Matters::Table, Matters::Id)).lt(after));
@@ -1162,10 +1149,11 @@ fn dense_scan(
         }
         Ok(rowids.len() < wanted)
     })?;
-    Ok(match (rowids.len() >= wanted, last) {
-        (true, _) => Scanned::Filled(rowids),
-        (false, Some(last)) if read == DENSE_SCAN => Scanned::Partly { rowids, last },
-        (false, _) => Scanned::Exhausted(rowids),
+    Ok(match last {
+        Some(last) if rowids.len() < wanted && read == DENSE_SCAN => {
+            Scanned::Partly { rowids, last }
+        }
+        _ => Scanned::Done(rowids),
     })
 }
 

@@ -269,6 +269,16 @@ enum Plain<'r> {
     Redeem(&'r Redeem),
 }
 
+impl Plain<'_> {
+    /// The operation its result is stored under, as on the ordinary path.
+    fn operation(self) -> &'static str {
+        match self {
+            Plain::Award(_) => "award",
+            Plain::Redeem(_) => "redeem",
+        }
+    }
+}
+
 /// A request the queue plans in memory: an award or a redemption with a key and no audit
 /// event (the API's).
 fn in_memory(req: &LedgerRequest) -> Option<(Uuid, &str, Plain<'_>)> {
@@ -382,17 +392,13 @@ impl MemoryRun {
         if let Plain::Redeem(redeem) = plain {
             self.take_one(redeem, planned.amount.get(), queued.now);
         }
-        let operation = match plain {
-            Plain::Award(_) => "award",
-            Plain::Redeem(_) => "redeem",
-        };
         let receipt = self.post(conn, planned, actor, queued.now)?;
         let result = serde_json::to_string(&receipt)
             .map_err(|e| StoreError::Corrupt(format!("ledger result: {e}")))?;
         self.operations.push(Operation {
             actor,
             key: key.to_owned(),
-            operation,
+            operation: plain.operation(),
             request_hash: queued.hash.clone(),
             result,
             at: queued.now,
