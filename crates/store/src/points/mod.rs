@@ -7,6 +7,7 @@ pub mod check;
 pub mod expiry;
 pub mod ledger;
 pub(crate) mod lite_ledger;
+pub(crate) mod memory_run;
 pub(crate) mod pg_ledger;
 pub mod proxies;
 pub mod rankings;
