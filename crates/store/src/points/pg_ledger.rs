@@ -84,7 +84,17 @@ async fn run(pool: PgPool, mut pending: mpsc::UnboundedReceiver<Pending>) {
             }
         }
         batch.sort_by_key(|p| p.queued.request.community.0);
-        match run_batch(&pool, &batch).await {
+        let started = std::time::Instant::now();
+        let outcome = run_batch(&pool, &batch).await;
+        tracing::debug!(
+            requests = batch.len(),
+            batch_us = started.elapsed().as_micros() as u64,
+            commit_us = outcome
+                .as_ref()
+                .map_or(0, |(_, commit)| commit.as_micros() as u64),
+            "ledger batch"
+        );
+        match outcome.map(|(outcomes, _)| outcomes) {
             Ok(outcomes) => {
                 for (p, outcome) in batch.into_iter().zip(outcomes) {
                     let _ = p.reply.send(Ok(outcome));
@@ -104,7 +114,11 @@ async fn run(pool: PgPool, mut pending: mpsc::UnboundedReceiver<Pending>) {
 /// Every request of the batch in one transaction: runs of one community's awards and
 /// redemptions planned in memory and written at once, every other request through the
 /// ordinary path after the run before it is written.
-async fn run_batch(pool: &PgPool, batch: &[Pending]) -> Result<Vec<Outcome>> {
+/// Returns the outcomes and how long the commit took.
+async fn run_batch(
+    pool: &PgPool,
+    batch: &[Pending],
+) -> Result<(Vec<Outcome>, std::time::Duration)> {
     let mut tx = pool.begin().await?;
     let conn: &mut PgConnection = &mut tx;
     let mut outcomes = Vec::with_capacity(batch.len());
@@ -145,8 +159,9 @@ async fn run_batch(pool: &PgPool, batch: &[Pending]) -> Result<Vec<Outcome>> {
     if let Some((run, _)) = planned.take() {
         write_run(&run, &mut *conn).await?;
     }
+    let committing = std::time::Instant::now();
     tx.commit().await?;
-    Ok(outcomes)
+    Ok((outcomes, committing.elapsed()))
 }
 
 async fn run_alone(pool: &PgPool, queued: &Queued) -> Result<Outcome> {
