@@ -558,6 +558,38 @@ pub(crate) struct Posting {
     pub(crate) effects: Vec<Effect>,
 }
 
+/// The transfer a posting makes, next in the chain after `head` and hashed: what both
+/// the ordinary path and the in-memory runs ([`super::memory_run`]) store.
+pub(crate) fn chained_transfer(
+    community: CommunityId,
+    posting: &Posting,
+    head: Head,
+    actor: Option<Uuid>,
+    now: DateTime<Utc>,
+) -> TransferRow {
+    let mut transfer = TransferRow {
+        community_id: community.0,
+        seq: head.seq + 1,
+        id: Uuid::now_v7(),
+        kind: posting.kind.as_str().to_owned(),
+        from_account: posting.from.1,
+        to_account: posting.to.1,
+        amount: posting.amount.get(),
+        reverses_id: posting.reverses,
+        rule_id: posting.rule.as_ref().map(|r| r.0),
+        rule_code: posting.rule.as_ref().map(|r| r.1.clone()),
+        subject_id: posting.subject,
+        actor_account_id: actor,
+        approver_account_id: posting.approver,
+        memo: posting.memo.clone(),
+        at: now,
+        prev_hash: head.hash,
+        hash: Vec::new(),
+    };
+    transfer.hash = transfer_hash(&transfer);
+    transfer
+}
+
 /// An award's transfer, once its rule and caps allowed `amount`: issuance → resident.
 pub(crate) fn award_posting(community: CommunityId, award: &Award, amount: Points) -> Posting {
     let resident = award.resident.0;
@@ -1224,26 +1256,7 @@ async fn post<R: Run>(
     let amount = posting.amount.get();
     let from_balance = move_balance(run, community, posting.from, -amount, now).await?;
     let to_balance = move_balance(run, community, posting.to, amount, now).await?;
-    let mut transfer = TransferRow {
-        community_id: community.0,
-        seq: head.seq + 1,
-        id: Uuid::now_v7(),
-        kind: posting.kind.as_str().to_owned(),
-        from_account: posting.from.1,
-        to_account: posting.to.1,
-        amount,
-        reverses_id: posting.reverses,
-        rule_id: posting.rule.as_ref().map(|r| r.0),
-        rule_code: posting.rule.as_ref().map(|r| r.1.clone()),
-        subject_id: posting.subject,
-        actor_account_id: req.actor.map(|a| a.0),
-        approver_account_id: posting.approver,
-        memo: posting.memo.clone(),
-        at: now,
-        prev_hash: head.hash,
-        hash: Vec::new(),
-    };
-    transfer.hash = transfer_hash(&transfer);
+    let transfer = chained_transfer(community, &posting, head, req.actor.map(|a| a.0), now);
     run.execute(&transfer_insert(&transfer)).await?;
     let entries = Query::insert()
         .into_table(PointsEntries::Table)

@@ -27,8 +27,8 @@ use uuid::Uuid;
 
 use super::ledger::{
     Answer, Award, Change, Head, LedgerRequest, OfferTerms, Outcome, Posting, Receipt, Redeem,
-    Refusal, TransferRow, amount_of, award_posting, offer_can_be_taken, redeem_posting, replay,
-    request_hash, transfer_hash,
+    Refusal, TransferRow, amount_of, award_posting, chained_transfer, offer_can_be_taken,
+    redeem_posting, replay, request_hash,
 };
 use crate::{Result, StoreError};
 
@@ -309,26 +309,14 @@ impl MemoryRun {
             Some(resident) if resident == planned.to.1 => Some(to),
             _ => None,
         };
-        let mut transfer = TransferRow {
-            community_id: self.community.0,
-            seq: self.head.seq + 1,
-            id: Uuid::now_v7(),
-            kind: planned.kind.as_str().to_owned(),
-            from_account: planned.from.1,
-            to_account: planned.to.1,
-            amount,
-            reverses_id: planned.reverses,
-            rule_id: planned.rule.as_ref().map(|r| r.0),
-            rule_code: planned.rule.as_ref().map(|r| r.1.clone()),
-            subject_id: planned.subject,
-            actor_account_id: Some(actor),
-            approver_account_id: planned.approver,
-            memo: planned.memo,
-            at: now,
-            prev_hash: std::mem::take(&mut self.head.hash),
-            hash: Vec::new(),
-        };
-        transfer.hash = transfer_hash(&transfer);
+        let head = std::mem::replace(
+            &mut self.head,
+            Head {
+                seq: 0,
+                hash: Vec::new(),
+            },
+        );
+        let transfer = chained_transfer(self.community, &planned, head, Some(actor), now);
         self.head = Head {
             seq: transfer.seq,
             hash: transfer.hash.clone(),

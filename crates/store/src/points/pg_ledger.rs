@@ -113,8 +113,8 @@ async fn run(pool: PgPool, mut pending: mpsc::UnboundedReceiver<Pending>) {
 
 /// Every request of the batch in one transaction: runs of one community's awards and
 /// redemptions planned in memory and written at once, every other request through the
-/// ordinary path after the run before it is written.
-/// Returns the outcomes and how long the commit took.
+/// ordinary path after the run before it is written. Returns the outcomes and how long
+/// the commit took.
 async fn run_batch(
     pool: &PgPool,
     batch: &[Pending],
