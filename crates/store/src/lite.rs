@@ -342,6 +342,9 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 /// and the file, reused from its start, stays near 600 MB (measured) instead of growing
 /// by gigabytes a minute.
 const WAL_RESTART_AT: u64 = 512 << 20;
+/// Ticks without a write after which a WAL file grown past the limit is cut back (2 s):
+/// a load that merely dips keeps the file, whose reuse costs less than new file space.
+const IDLE_TICKS_BEFORE_CUT: u32 = 8;
 /// Bytes a WAL frame adds to its page.
 const WAL_FRAME_HEADER: u64 = 24;
 /// Copy-and-sync rounds run ahead of a restart's hold: each leaves less for the hold,
@@ -383,18 +386,48 @@ fn run_checkpoints(
     // The WAL's length when this thread last started it over: SQLite resets the count at
     // the next write, so until then the same length means there is nothing to restart.
     let mut restarted_at = None;
+    // The WAL's length a tick ago (the same length now means nothing was written since),
+    // and for how many ticks it has stayed so.
+    let mut frames_before = None;
+    let mut idle_ticks = 0u32;
+    let wal_file = wal_file_of(db_file);
     while let Err(mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_EVERY) {
-        match checkpoint(&conn, "PASSIVE") {
-            Ok(frames)
-                if frames.saturating_mul(frame_bytes) > wal_limit
-                    && restarted_at != Some(frames) =>
-            {
-                restarted_at = restart_wal(&conn, db_file, &lock);
+        let frames = match checkpoint(&conn, "PASSIVE") {
+            Ok(frames) => frames,
+            Err(e) => {
+                tracing::warn!(error = %e, "WAL checkpoint failed; retrying");
+                continue;
             }
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "WAL checkpoint failed; retrying"),
+        };
+        idle_ticks = match frames_before.replace(frames) == Some(frames) {
+            true => idle_ticks.saturating_add(1),
+            false => 0,
+        };
+        if frames.saturating_mul(frame_bytes) > wal_limit && restarted_at != Some(frames) {
+            restarted_at = start_wal_over(&conn, db_file, &lock, WalRestart::Reuse);
+        } else if idle_ticks >= IDLE_TICKS_BEFORE_CUT
+            && std::fs::metadata(&wal_file).is_ok_and(|m| m.len() > wal_limit)
+        {
+            // The file keeps the size a burst gave it; once the writes have paused, give
+            // the space back (the cut, a truncation of a large file, then holds no write).
+            start_wal_over(&conn, db_file, &lock, WalRestart::Truncate);
         }
     }
+}
+
+/// The WAL file SQLite keeps beside a database.
+fn wal_file_of(db_file: &Path) -> PathBuf {
+    let mut wal = db_file.as_os_str().to_owned();
+    wal.push("-wal");
+    PathBuf::from(wal)
+}
+
+/// How the WAL is started over: from its start in the same file, or with the file cut
+/// to nothing.
+#[derive(Debug, Clone, Copy)]
+enum WalRestart {
+    Reuse,
+    Truncate,
 }
 
 /// Runs a checkpoint; returns how many frames the WAL holds.
@@ -405,14 +438,19 @@ fn checkpoint(conn: &Connection, mode: &str) -> rusqlite::Result<u64> {
     .map(|frames| frames.max(0) as u64)
 }
 
-/// Holds the writer's slot while the WAL is copied to its end and started over; returns
-/// how many frames the WAL held if it was started over. The hold lasts as long as that
+/// Holds the writer's slot while the WAL is copied to its end and started over (`how`);
+/// returns how many frames the WAL held if it was started over. The hold lasts as long as that
 /// copy and the database file's `fsync`, so both are made small first, without holding
 /// anything: rounds of a copy and an `fsync` of the file. (Under load a copy never
 /// reaches the WAL's end, and SQLite syncs the database only when one does; so the
 /// restart's own `fsync` had every page copied since the last restart to write out:
 /// 31–42 ms a hold, measured.)
-fn restart_wal(conn: &Connection, db_file: &Path, lock: &WriteLock) -> Option<u64> {
+fn start_wal_over(
+    conn: &Connection,
+    db_file: &Path,
+    lock: &WriteLock,
+    how: WalRestart,
+) -> Option<u64> {
     for _ in 0..CATCH_UP_ROUNDS {
         if let Err(e) = checkpoint(conn, "PASSIVE") {
             tracing::warn!(error = %e, "WAL checkpoint failed; retrying");
@@ -426,7 +464,11 @@ fn restart_wal(conn: &Connection, db_file: &Path, lock: &WriteLock) -> Option<u6
     let place = lock.blocking_place();
     let holding = std::time::Instant::now();
     let _ = conn.busy_handler(Some(wait_for_readers));
-    let outcome = conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |row| {
+    let mode = match how {
+        WalRestart::Reuse => "RESTART",
+        WalRestart::Truncate => "TRUNCATE",
+    };
+    let outcome = conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |row| {
         Ok((
             row.get::<_, i64>(0)? == 0,
             row.get::<_, i64>(1)?.max(0) as u64,
@@ -437,6 +479,7 @@ fn restart_wal(conn: &Connection, db_file: &Path, lock: &WriteLock) -> Option<u6
     match outcome {
         Ok((restarted, frames)) => {
             tracing::debug!(
+                ?how,
                 frames,
                 restarted,
                 slot_wait_us = (holding - waiting).as_micros() as u64,
@@ -821,6 +864,15 @@ mod tests {
         }
         let written: u64 = writers.into_iter().map(|w| w.join().unwrap()).sum();
         reader.join().unwrap();
+        // Once the writes pause, the file is cut back.
+        let pause = std::time::Instant::now() + Duration::from_secs(8);
+        let wal_after_pause = loop {
+            let size = std::fs::metadata(&wal).map_or(0, |m| m.len());
+            if size <= LIMIT || std::time::Instant::now() > pause {
+                break size;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
         lite.close();
         let rows: i64 = Connection::open(&path)
             .unwrap()
@@ -840,6 +892,10 @@ mod tests {
         assert!(
             largest_wal < written / 2,
             "the WAL grew to {largest_wal} bytes for {written} bytes written"
+        );
+        assert!(
+            wal_after_pause <= LIMIT,
+            "the WAL file kept {wal_after_pause} bytes after the writes paused"
         );
     }
 
