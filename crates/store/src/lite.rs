@@ -439,11 +439,11 @@ fn checkpoint(conn: &Connection, mode: &str) -> rusqlite::Result<u64> {
 }
 
 /// Holds the writer's slot while the WAL is copied to its end and started over (`how`);
-/// returns how many frames the WAL held if it was started over. The hold lasts as long as that
-/// copy and the database file's `fsync`, so both are made small first, without holding
-/// anything: rounds of a copy and an `fsync` of the file. (Under load a copy never
-/// reaches the WAL's end, and SQLite syncs the database only when one does; so the
-/// restart's own `fsync` had every page copied since the last restart to write out:
+/// returns how many frames the WAL held if it was started over. The hold lasts as long
+/// as that copy and the database file's `fsync`, so both are made small first, without
+/// holding anything: rounds of a copy and an `fsync` of the file. (Under load a copy
+/// never reaches the WAL's end, and SQLite syncs the database only when one does; so
+/// the restart's own `fsync` had every page copied since the last restart to write out:
 /// 31–42 ms a hold, measured.)
 fn start_wal_over(
     conn: &Connection,
