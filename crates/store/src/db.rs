@@ -141,10 +141,10 @@ impl Db {
             let pool = PgPoolOptions::new()
                 .max_connections(16)
                 .acquire_timeout(ACQUIRE_TIMEOUT)
-                .connect_with(options)
+                .connect_with(options.clone())
                 .await?;
-            let reports = ReportBatch::start(pool.clone());
-            let ledger = LedgerBatch::start(pool.clone());
+            let reports = ReportBatch::start(options.clone());
+            let ledger = LedgerBatch::start(options);
             Ok(Db::Postgres(pool, PgLane { reports, ledger }))
         } else {
             Err(StoreError::UnsupportedUrl)

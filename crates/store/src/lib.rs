@@ -18,6 +18,7 @@ pub mod matters;
 pub mod mediation;
 pub mod outbox;
 pub mod page;
+mod pg_lane;
 pub mod points;
 pub mod registry;
 mod run;

@@ -18,6 +18,7 @@ use chrono::{DateTime, Utc};
 use linli_domain::{AccountId, CommunityId};
 use sea_query::OnConflict;
 use sqlx::PgPool;
+use sqlx::postgres::PgConnectOptions;
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
@@ -43,10 +44,11 @@ struct Report {
 }
 
 impl ReportBatch {
-    /// Starts the batching task (it ends when the last clone is dropped).
-    pub(crate) fn start(pool: PgPool) -> ReportBatch {
+    /// Starts the batching lane on a thread of its own ([`crate::pg_lane`]); it ends when
+    /// the last clone is dropped.
+    pub(crate) fn start(options: PgConnectOptions) -> ReportBatch {
         let (queue, reports) = mpsc::unbounded_channel();
-        tokio::spawn(run(pool, reports));
+        crate::pg_lane::spawn("linli-pg-reports", options, move |pool| run(pool, reports));
         ReportBatch { queue }
     }
 

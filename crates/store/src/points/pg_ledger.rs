@@ -20,6 +20,7 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use linli_domain::CommunityId;
+use sqlx::postgres::PgConnectOptions;
 use sqlx::{PgConnection, PgPool};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
@@ -46,10 +47,11 @@ struct Pending {
 }
 
 impl LedgerBatch {
-    /// Starts the batching task (it ends when the last clone is dropped).
-    pub(crate) fn start(pool: PgPool) -> LedgerBatch {
+    /// Starts the batching lane on a thread of its own ([`crate::pg_lane`]); it ends when
+    /// the last clone is dropped.
+    pub(crate) fn start(options: PgConnectOptions) -> LedgerBatch {
         let (queue, pending) = mpsc::unbounded_channel();
-        tokio::spawn(run(pool, pending));
+        crate::pg_lane::spawn("linli-pg-ledger", options, move |pool| run(pool, pending));
         LedgerBatch { queue }
     }
 
