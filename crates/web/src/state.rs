@@ -14,6 +14,7 @@ use crate::auth::session_cache::SessionCache;
 use crate::cache::TtlCache;
 use crate::crypto::DataKey;
 use linli_store::matters::categories::CategoryRow;
+use linli_store::registry::residents::Reporter;
 use linli_store::tenancy::CommunityContext;
 use uuid::Uuid;
 
@@ -70,6 +71,10 @@ pub struct StateInner {
     /// is seen within the lifetime; meanwhile the ledger refuses awards made under the old
     /// version (`rule_changed`), so nothing is awarded under a retired rule.
     pub points_rules: TtlCache<Uuid, Arc<Vec<linli_store::points::RuleRow>>>,
+    /// The resident record of a signed-in account, by (community, account): read on every
+    /// report and redemption, and a link once made is not changed by any request (see
+    /// `api::residents::own_resident`).
+    pub own_residents: TtlCache<(Uuid, Uuid), Reporter>,
 }
 
 #[derive(Clone)]
@@ -92,6 +97,7 @@ impl AppState {
             communities: TtlCache::new(settings.session_cache),
             catalogues: TtlCache::new(settings.session_cache),
             points_rules: TtlCache::new(settings.session_cache),
+            own_residents: TtlCache::new(settings.session_cache),
             sessions: SessionCache::new(settings.session_cache),
             settings,
             metrics: metrics_handle(),

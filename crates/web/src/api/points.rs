@@ -395,7 +395,7 @@ pub async fn my_points(
     ApiQuery(query): ApiQuery<HistoryQuery>,
 ) -> Result<axum::Json<AccountView>, ApiError> {
     let community = principal.default_community().ok_or(ApiError::NotFound)?;
-    let me = residents::find_reporter(&state.db, community, principal.account_id)
+    let me = crate::api::residents::own_resident(&state, community, principal.account_id)
         .await?
         .ok_or(ApiError::NotFound)?;
     Ok(axum::Json(
@@ -1385,7 +1385,7 @@ async fn me_as_resident(
     principal: &Principal,
 ) -> Result<(CommunityId, Uuid), ApiError> {
     let community = principal.default_community().ok_or(ApiError::NotFound)?;
-    let me = residents::find_reporter(&state.db, community, principal.account_id)
+    let me = crate::api::residents::own_resident(state, community, principal.account_id)
         .await?
         .ok_or(ApiError::Rule {
             field: "resident",
@@ -1524,7 +1524,7 @@ pub async fn cancel_redemption(
     }
     .ok_or(ApiError::NotFound)?;
     let community = CommunityId(row.community_id);
-    let own = residents::find_reporter(&state.db, community, principal.account_id)
+    let own = crate::api::residents::own_resident(&state, community, principal.account_id)
         .await?
         .is_some_and(|me| me.id == row.resident_id);
     if !own

@@ -9,7 +9,7 @@ use linli_domain::registry::search::ResidentQuery;
 use linli_domain::registry::{
     BirthDate, Document, DocumentKind, Gender, PartyStatus, PersonName, Phone, Relation,
 };
-use linli_domain::{CommunityId, GridId, HouseholdId, ResidentId};
+use linli_domain::{AccountId, CommunityId, GridId, HouseholdId, ResidentId};
 use linli_store::audit;
 use linli_store::registry::places::{self, NewMember};
 use linli_store::registry::residents::{
@@ -27,6 +27,28 @@ use crate::crypto::DataKey;
 use crate::error::{ApiError, Problem};
 use crate::pii::{self, Opened};
 use crate::state::AppState;
+
+/// The resident record of the signed-in account in this community, through the
+/// per-process cache. Every report and redemption asks for it, and on PostgreSQL that was
+/// a round trip of its own per request. The link from account to resident is made when
+/// the record is created and no request changes it; a grid move reaches the cached copy
+/// within the cache's lifetime, as role changes reach cached sessions. Only found records
+/// are kept, so an account linked a moment ago is not refused from the cache.
+pub async fn own_resident(
+    state: &AppState,
+    community: CommunityId,
+    account: AccountId,
+) -> Result<Option<residents::Reporter>, ApiError> {
+    let key = (community.0, account.0);
+    if let Some(found) = state.own_residents.get(&key) {
+        return Ok(Some(found));
+    }
+    let found = residents::find_reporter(&state.db, community, account).await?;
+    if let Some(found) = found {
+        state.own_residents.put(key, found);
+    }
+    Ok(found)
+}
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ResidentView {

@@ -536,7 +536,7 @@ pub async fn my_records(
     principal: Principal,
 ) -> Result<axum::Json<RecordListView>, ApiError> {
     let community = principal.default_community().ok_or(ApiError::NotFound)?;
-    let me = residents::find_reporter(&state.db, community, principal.account_id)
+    let me = crate::api::residents::own_resident(&state, community, principal.account_id)
         .await?
         .ok_or(ApiError::NotFound)?;
     let filter = RecordFilter {

@@ -261,7 +261,8 @@ pub async fn report(
         };
         (resident, None)
     } else {
-        let own = residents::find_reporter(&state.db, r.community, principal.account_id).await?;
+        let own =
+            crate::api::residents::own_resident(state, r.community, principal.account_id).await?;
         (own, Some(principal.account_id))
     };
     let fallback = reporter.and_then(|res| res.grid_id);

@@ -85,7 +85,7 @@ async fn my_resident(
         return Ok(None);
     };
     Ok(
-        residents::find_reporter(&state.db, community, principal.account_id)
+        crate::api::residents::own_resident(state, community, principal.account_id)
             .await?
             .map(|r| (community, r.id)),
     )

@@ -152,7 +152,8 @@ pub async fn my_hours(
 ) -> Result<Response, ApiError> {
     let (target, ctx) = crate::pages::home_target(&state, &principal).await?;
     let t = crate::i18n::Tr::new(principal.locale);
-    let mine = residents::find_reporter(&state.db, ctx.community(), principal.account_id).await?;
+    let mine =
+        crate::api::residents::own_resident(&state, ctx.community(), principal.account_id).await?;
     let (total, lines) = match mine {
         None => (None, Vec::new()),
         Some(me) => {
