@@ -308,3 +308,67 @@ fn demo_prints_logins_and_writes_them_to_a_private_file() {
             .success()
     );
 }
+
+/// `linli check` reads every page of a SQLite file (`quick_check`); `--thorough` also
+/// holds every index against its table (`integrity_check`), which a damaged index needs.
+#[test]
+fn check_finds_a_damaged_page_and_thorough_finds_an_index_that_disagrees_with_its_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = sqlite(dir.path());
+    let file = dir.path().join("linli.db").display().to_string();
+    assert!(
+        run(linli().args(["--database", &db, "demo"]), None)
+            .status
+            .success()
+    );
+    let python = |script: &str| {
+        let status = Command::new("python3")
+            .args(["-c", script, &file])
+            .status()
+            .expect("python3 is available");
+        assert!(status.success());
+    };
+
+    // An index whose entries no longer match its table: every page is well formed.
+    python(
+        "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute('PRAGMA writable_schema=ON'); \
+         c.execute(\"UPDATE sqlite_schema SET sql='CREATE INDEX residents_by_household ON residents (community_id, building_id)' \
+         WHERE name='residents_by_household'\"); c.commit()",
+    );
+    let thorough = run(
+        linli().args(["--database", &db, "check", "--thorough"]),
+        None,
+    );
+    assert!(!thorough.status.success(), "{}", text(&thorough));
+    assert!(
+        text(&thorough).contains("database: row")
+            && text(&thorough).contains("missing from index residents_by_household"),
+        "{}",
+        text(&thorough)
+    );
+    let conflicting = run(
+        linli().args(["--database", &db, "check", "--thorough", "--chains-only"]),
+        None,
+    );
+    assert!(!conflicting.status.success());
+    assert!(
+        text(&conflicting).contains("cannot be used with"),
+        "{}",
+        text(&conflicting)
+    );
+
+    // A page overwritten on disk: the default check reads it and says which.
+    python(
+        "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute('PRAGMA wal_checkpoint(TRUNCATE)'); \
+         size=c.execute('PRAGMA page_size').fetchone()[0]; \
+         root=c.execute(\"SELECT rootpage FROM sqlite_schema WHERE name='residents_by_household'\").fetchone()[0]; c.close(); \
+         f=open(sys.argv[1],'r+b'); f.seek((root-1)*size); f.write(bytes([13])+bytes([255])*7); f.close()",
+    );
+    let quick = run(linli().args(["--database", &db, "check"]), None);
+    assert!(!quick.status.success(), "{}", text(&quick));
+    assert!(
+        text(&quick).contains("btreeInitPage() returns error code 11"),
+        "{}",
+        text(&quick)
+    );
+}
