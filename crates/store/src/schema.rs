@@ -717,7 +717,9 @@ pub enum PointsOperations {
     IdempotencyKey,
     Operation,
     RequestHash,
-    Result,
+    TransferSeq,
+    ResidentId,
+    Balance,
     CreatedAt,
 }
 

@@ -25,7 +25,7 @@
 //! request never takes the others with it.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, LazyLock, Mutex, OnceLock};
 
 use chrono::{DateTime, Utc};
 use linli_domain::CommunityId;
@@ -35,8 +35,9 @@ use tokio::sync::oneshot;
 use uuid::Uuid;
 
 use super::ledger::{
-    LedgerRequest, OfferTerms, Outcome, TransferRow, apply_hashed, awarded_since,
-    offer_terms_query, rule_is_current, take_chain_head,
+    LedgerRequest, OfferTerms, Outcome, RECEIPT_TRANSFER_COLUMNS, RECEIPT_TRANSFER_FROM, Receipt,
+    ReceiptTransfer, STORED_OPERATION_COLUMNS, StoredOperation, TransferRow, apply_hashed,
+    awarded_since, missing_transfer, offer_terms_query, rule_is_current, take_chain_head,
 };
 use super::memory_run::{MemoryRun, Queued, Reads, in_memory};
 use crate::lite::{Lite, in_savepoint, time_text};
@@ -260,17 +261,40 @@ impl Reads for LiteReads<'_> {
         community: CommunityId,
         actor: Uuid,
         key: &str,
-    ) -> Result<Option<(Vec<u8>, String)>> {
-        let mut stmt = self.0.prepare_cached(
-            "SELECT request_hash, result FROM points_operations \
-             WHERE community_id = ?1 AND actor_account_id = ?2 AND idempotency_key = ?3",
-        )?;
-        let found = stmt
-            .query_row((community.0.as_bytes(), actor.as_bytes(), key), |row| {
-                Ok((row.get(0)?, row.get(1)?))
-            })
-            .optional()?;
-        Ok(found)
+    ) -> Result<Option<(Vec<u8>, Receipt)>> {
+        static KEY: LazyLock<String> = LazyLock::new(|| {
+            format!(
+                "SELECT {STORED_OPERATION_COLUMNS} FROM points_operations \
+                 WHERE community_id = ?1 AND actor_account_id = ?2 AND idempotency_key = ?3"
+            )
+        });
+        static TRANSFER: LazyLock<String> = LazyLock::new(|| {
+            format!(
+                "SELECT {RECEIPT_TRANSFER_COLUMNS} FROM {RECEIPT_TRANSFER_FROM} \
+                 WHERE t.community_id = ?1 AND t.seq = ?2"
+            )
+        });
+        let Some(stored) = self
+            .0
+            .prepare_cached(&KEY)?
+            .query_row(
+                (community.0.as_bytes(), actor.as_bytes(), key),
+                StoredOperation::from_lite,
+            )
+            .optional()?
+        else {
+            return Ok(None);
+        };
+        let transfer = self
+            .0
+            .prepare_cached(&TRANSFER)?
+            .query_row(
+                (community.0.as_bytes(), stored.transfer_seq),
+                ReceiptTransfer::from_lite,
+            )
+            .optional()?
+            .ok_or_else(|| missing_transfer(stored.transfer_seq))?;
+        stored.answer(transfer).map(Some)
     }
 
     async fn rule_is_current(&mut self, community: CommunityId, rule: Uuid) -> Result<bool> {
@@ -382,7 +406,8 @@ fn write_run(run: MemoryRun, conn: &Connection) -> Result<()> {
     .execute((run.head.seq, &run.head.hash, community.as_bytes()))?;
     let mut operation = conn.prepare_cached(
         "INSERT INTO points_operations (community_id, actor_account_id, idempotency_key, \
-             operation, request_hash, result, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+             operation, request_hash, transfer_seq, resident_id, balance, created_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     )?;
     write_redemptions(&run, conn)?;
     for op in &run.operations {
@@ -392,7 +417,9 @@ fn write_run(run: MemoryRun, conn: &Connection) -> Result<()> {
             &op.key,
             op.operation,
             &op.request_hash,
-            &op.result,
+            op.receipt.seq,
+            op.receipt.resident_id.as_ref().map(Uuid::as_bytes),
+            op.receipt.balance,
             time_text(&op.at),
         ))?;
     }

@@ -82,13 +82,13 @@ pub(crate) fn in_memory(req: &LedgerRequest) -> Option<(Uuid, &str, Plain<'_>)> 
 /// What a run reads of the stored ledger, inside the transaction that holds the chain
 /// head. Each is asked at most once per run for a rule, an account or an offer.
 pub(crate) trait Reads {
-    /// The request hash and result stored under an actor's key, if any.
+    /// The request hash and receipt stored under an actor's key, if any.
     async fn stored_operation(
         &mut self,
         community: CommunityId,
         actor: Uuid,
         key: &str,
-    ) -> Result<Option<(Vec<u8>, String)>>;
+    ) -> Result<Option<(Vec<u8>, Receipt)>>;
 
     async fn rule_is_current(&mut self, community: CommunityId, rule: Uuid) -> Result<bool>;
 
@@ -154,13 +154,14 @@ pub(crate) struct PendingRedemption {
     pub(crate) at: DateTime<Utc>,
 }
 
-/// The stored result of one request, under its key.
+/// One request's answer, to be stored under its key (by reference to its transfer: see
+/// [`super::ledger::StoredOperation`]).
 pub(crate) struct Operation {
     pub(crate) actor: Uuid,
     pub(crate) key: String,
     pub(crate) operation: &'static str,
     pub(crate) request_hash: Vec<u8>,
-    pub(crate) result: String,
+    pub(crate) receipt: Receipt,
     pub(crate) at: DateTime<Utc>,
 }
 
@@ -194,12 +195,12 @@ impl MemoryRun {
             .rev()
             .find(|op| op.actor == actor && op.key == key)
         {
-            return replay(&op.request_hash, &op.result, &queued.hash);
+            return Ok(replay(&op.request_hash, &op.receipt, &queued.hash));
         }
-        if let Some((stored_hash, result)) =
+        if let Some((stored_hash, receipt)) =
             reads.stored_operation(self.community, actor, key).await?
         {
-            return replay(&stored_hash, &result, &queued.hash);
+            return Ok(replay(&stored_hash, &receipt, &queued.hash));
         }
         let planned = match plain {
             Plain::Award(award) => self.plan_award(reads, award).await?,
@@ -213,14 +214,12 @@ impl MemoryRun {
             self.take_one(redeem, planned.amount.get(), queued.now);
         }
         let receipt = self.post(reads, planned, actor, queued.now).await?;
-        let result = serde_json::to_string(&receipt)
-            .map_err(|e| StoreError::Corrupt(format!("ledger result: {e}")))?;
         self.operations.push(Operation {
             actor,
             key: key.to_owned(),
             operation: plain.operation(),
             request_hash: queued.hash.clone(),
-            result,
+            receipt: receipt.clone(),
             at: queued.now,
         });
         Ok(Ok(Answer {
