@@ -1279,3 +1279,47 @@ async fn the_exception_paths_work_on_both_engines() {
         assert_eq!(d["timeline"][1]["detail"]["duplicate_of"], id);
     }
 }
+
+/// On PostgreSQL, the full-text index's pending entries (GIN `fastupdate`) are merged soon
+/// after reports arrive, so searches do not read them one by one
+/// (`pg_reports::merge_search_index`).
+#[tokio::test]
+async fn reports_leave_no_search_entries_pending_on_postgres() {
+    let Some(t) = TestDb::postgres().await else {
+        return;
+    };
+    let world = seed_world(&t.db).await;
+    let app = TestApp::spawn(&t.db).await;
+    let c = cast(&app, &world).await;
+    let lift = category(&app, &c.resident, world.a.id, "05-01").await;
+    for n in 0..20 {
+        report(
+            &app,
+            &c.resident,
+            json!({ "category_id": lift, "description": format!("{n}号楼电梯停在半层"),
+            "location": { "kind": "building", "building_id": world.a.buildings[0] } }),
+        )
+        .await;
+    }
+    // The merge runs about SEARCH_MERGE_EVERY after the reports; allow three times that.
+    tokio::time::sleep(linli_store::matters::pg_reports::SEARCH_MERGE_EVERY * 3).await;
+    let linli_store::Db::Postgres(pool, _) = &t.db else {
+        unreachable!("a PostgreSQL test database")
+    };
+    let still_pending: i64 =
+        sqlx::query_scalar("SELECT gin_clean_pending_list('matters_search'::regclass)")
+            .fetch_one(pool)
+            .await
+            .unwrap();
+    assert_eq!(still_pending, 0, "pages of the search index left pending");
+    let found = app
+        .get_json(
+            &format!(
+                "/api/v1/communities/{}/matters?q=%E7%94%B5%E6%A2%AF",
+                world.a.id
+            ),
+            &c.staff,
+        )
+        .await; // 电梯
+    assert_eq!(found["total"], 20, "{found}");
+}
