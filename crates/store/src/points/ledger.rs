@@ -25,7 +25,6 @@ use linli_domain::{AccountId, CommunityId, ResidentId};
 use sea_query::{
     Alias, Expr, ExprTrait, Func, JoinType, LockType, OnConflict, Query, SelectStatement,
 };
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
@@ -149,8 +148,9 @@ pub enum RefundReason {
     Expired,
 }
 
-/// What a ledger request did. Stored under its key and returned, identical, on replay.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// What a ledger request did. Kept under its key by reference ([`StoredOperation`]) and
+/// rebuilt, identical, on replay.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Receipt {
     pub transfer_id: Uuid,
     /// Position in the community's chain.
