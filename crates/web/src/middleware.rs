@@ -121,6 +121,11 @@ pub async fn observe(State(state): State<AppState>, request: Request, next: Next
         Ok(response) => response,
         Err(_) => context::scope(ctx.clone(), async { ApiError::Timeout.into_response() }).await,
     };
+    if !method.is_safe() {
+        // Whatever it changed has committed by now (or failed): no list answer read
+        // before it may be served after it.
+        state.matter_lists.written();
+    }
 
     let status = response.status();
     if !is_problem(&response)

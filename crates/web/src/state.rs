@@ -11,7 +11,7 @@ use object_store::ObjectStore;
 use object_store::local::LocalFileSystem;
 
 use crate::auth::session_cache::SessionCache;
-use crate::cache::TtlCache;
+use crate::cache::{AnswerCache, TtlCache};
 use crate::crypto::DataKey;
 use linli_store::matters::categories::CategoryRow;
 use linli_store::registry::residents::Reporter;
@@ -32,7 +32,8 @@ pub struct Settings {
     /// Largest request body accepted, in bytes.
     pub body_limit: usize,
     /// How long a looked-up session may be reused without reading it again (see
-    /// `auth::session_cache`); zero reads it on every request.
+    /// `auth::session_cache`); zero reads it on every request. The per-process caches of
+    /// reference data and list answers (`cache`) live as long.
     pub session_cache: Duration,
     /// The folder of the local object store (matter photos).
     pub object_dir: PathBuf,
@@ -75,6 +76,9 @@ pub struct StateInner {
     /// report and redemption, and a link once made is not changed by any request (see
     /// `api::residents::own_resident`).
     pub own_residents: TtlCache<(Uuid, Uuid), Reporter>,
+    /// Answers of the matters list and search (see `cache::AnswerCache`): dropped by any
+    /// write through this process, kept at most the lifetime.
+    pub matter_lists: AnswerCache,
 }
 
 #[derive(Clone)]
@@ -98,6 +102,7 @@ impl AppState {
             catalogues: TtlCache::new(settings.session_cache),
             points_rules: TtlCache::new(settings.session_cache),
             own_residents: TtlCache::new(settings.session_cache),
+            matter_lists: AnswerCache::new(settings.session_cache),
             sessions: SessionCache::new(settings.session_cache),
             settings,
             metrics: metrics_handle(),

@@ -735,6 +735,123 @@ async fn lists_filter_search_and_page_stably() {
     }
 }
 
+/// List answers are shared between callers (`cache::AnswerCache`); none may outlive a
+/// write through this server, nor a caller's reach.
+#[tokio::test]
+async fn a_kept_list_answer_never_hides_a_write_or_crosses_grids() {
+    for t in TestDb::all().await {
+        let world = seed_world(&t.db).await;
+        let app = TestApp::spawn(&t.db).await;
+        let c = cast(&app, &world).await;
+        let base = format!("/api/v1/communities/{}/matters", world.a.id);
+        let ids = |page: &Value| -> Vec<String> {
+            page["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| m["id"].as_str().unwrap().to_owned())
+                .collect()
+        };
+        let reported = format!("{base}?status=reported");
+        let before = app.get_json(&reported, &c.staff).await;
+        assert_eq!(
+            app.get_json(&reported, &c.staff).await,
+            before,
+            "{}",
+            t.engine
+        );
+
+        // A report through this server is listed at once.
+        let rubbish = category(&app, &c.resident, world.a.id, "03-01").await;
+        let created = report(
+            &app,
+            &c.resident,
+            json!({ "category_id": rubbish, "description": "楼道里堆满了纸箱",
+            "location": { "kind": "building", "building_id": world.a.buildings[0] } }),
+        )
+        .await;
+        let id = created["id"].as_str().unwrap().to_owned();
+        let after = app.get_json(&reported, &c.staff).await;
+        assert_eq!(ids(&after)[0], id, "{}", t.engine);
+        assert_eq!(after["total"], before["total"].as_u64().unwrap() + 1);
+
+        // So is a step: the matter leaves one status's list and joins the next.
+        step(&app, &c.staff, &id, 1, json!({ "step": "accept" })).await;
+        assert!(!ids(&app.get_json(&reported, &c.staff).await).contains(&id));
+        let accepted = app
+            .get_json(&format!("{base}?status=accepted"), &c.staff)
+            .await;
+        assert_eq!(ids(&accepted), vec![id.clone()]);
+
+        // The same question from a grid worker gets their grids' answer, not the staff's.
+        let everything = app.get_json(&base, &c.staff).await;
+        let theirs = app.get_json(&base, &c.worker).await;
+        assert!(
+            theirs["total"].as_u64() < everything["total"].as_u64(),
+            "{theirs} {everything}"
+        );
+
+        // A step taken through another server is listed within the lifetime of a kept
+        // answer.
+        let accepted_query = format!("{base}?status=accepted&limit=5");
+        assert_eq!(
+            ids(&app.get_json(&accepted_query, &c.staff).await),
+            vec![id.clone()]
+        );
+        let other_server = TestApp::spawn(&t.db).await;
+        let staff_there = other_server
+            .token(world.username(Role::CommunityStaff))
+            .await;
+        let detail = step(
+            &other_server,
+            &staff_there,
+            &id,
+            2,
+            json!({ "step": "triage", "class": "minor" }),
+        )
+        .await;
+        tokio::time::sleep(
+            Settings::default().session_cache + std::time::Duration::from_millis(50),
+        )
+        .await;
+        assert!(
+            ids(&app.get_json(&accepted_query, &c.staff).await).is_empty(),
+            "{}",
+            t.engine
+        );
+
+        // The supervision sweep writes too: a card it gives is listed at once.
+        let mut v = version(&detail);
+        for body in [
+            json!({ "step": "register" }),
+            json!({ "step": "dispatch", "target": { "kind": "grid_worker", "id": c.worker_staff } }),
+        ] {
+            v = version(&step(&app, &c.staff, &id, v, body).await);
+        }
+        let red = format!("{base}?supervise=red");
+        assert_eq!(app.get_json(&red, &c.staff).await["total"], 0);
+        let red_at = {
+            let mut conn = t.db.acquire().await.unwrap();
+            linli_store::matters::find_matter(&mut conn.exec(), id.parse().unwrap())
+                .await
+                .unwrap()
+                .unwrap()
+                .red_at
+                .unwrap()
+        };
+        let run = sweep::run(&app.state, red_at + Duration::minutes(1))
+            .await
+            .unwrap();
+        assert_eq!(run.escalated, 1);
+        assert_eq!(
+            ids(&app.get_json(&red, &c.staff).await),
+            vec![id.clone()],
+            "{}",
+            t.engine
+        );
+    }
+}
+
 #[tokio::test]
 async fn the_calendar_is_kept_by_community_admins() {
     for t in TestDb::all().await {

@@ -559,6 +559,9 @@ pub struct TestApp {
     pub addr: SocketAddr,
     #[allow(dead_code)]
     pub db: Db,
+    /// The server's own state: background work run on it is this server's, not another's.
+    #[allow(dead_code)]
+    pub state: AppState,
     pub client: reqwest::Client,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
@@ -574,11 +577,12 @@ impl TestApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let served = state.clone();
         tokio::spawn(async move {
             let shutdown = async {
                 let _ = stopped.await;
             };
-            linli_web::server::serve(listener, linli_web::app(state), &settings, shutdown)
+            linli_web::server::serve(listener, linli_web::app(served), &settings, shutdown)
                 .await
                 .unwrap();
         });
@@ -586,6 +590,7 @@ impl TestApp {
             base: format!("http://{addr}"),
             addr,
             db: db.clone(),
+            state,
             client: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .build()

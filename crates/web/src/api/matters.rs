@@ -1,8 +1,10 @@
 //! Matters over JSON: report, list and search, read with the timeline, take steps, and the
 //! catalogue, calendar and settings behind them.
 
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, NaiveDate, Utc};
 use linli_domain::auth::Action;
 use linli_domain::matters::search::query_terms;
@@ -464,28 +466,47 @@ async fn filter_of(
 #[utoipa::path(get, path = "/api/v1/communities/{id}/matters", tag = "matters", security(("bearer" = [])),
     params(("id" = Uuid, Path), MatterQuery),
     responses((status = 200, body = Page<MatterSummary>), (status = 403, body = Problem)))]
+///
+/// The answer depends only on the query and the caller's grids, so it is shared between
+/// callers through `AppState::matter_lists` (see `cache::AnswerCache` for when it is read
+/// again).
 pub async fn list_matters(
     State(state): State<AppState>,
     principal: Principal,
     ApiPath(id): ApiPath<Uuid>,
+    RawQuery(raw): RawQuery,
     ApiQuery(query): ApiQuery<MatterQuery>,
-) -> Result<axum::Json<Page<MatterSummary>>, ApiError> {
+) -> Result<Response, ApiError> {
     let page = page_request(query.cursor.as_deref(), query.limit)?;
     let (target, ctx) = community_target(&state, CommunityId(id)).await?;
     let grids = principal
         .authorize(&state, Action::ReadMatters, &target, Deny::AsForbidden)
         .await?;
-    let filter = filter_of(&state, CommunityId(id), &ctx.time_zone, &query).await?;
-    let rows = matters::list_matters_pooled(
-        &state.db,
-        CommunityId(id),
-        &grids,
-        &filter,
-        page,
-        page.after.is_none(),
-    )
-    .await?;
-    Ok(axum::Json(page_of(rows, MatterSummary::new)))
+    let key = format!("{id}|{grids:?}|{}", raw.unwrap_or_default());
+    let body = state
+        .matter_lists
+        .get_or_read(key, || async {
+            let filter = filter_of(&state, CommunityId(id), &ctx.time_zone, &query).await?;
+            let rows = matters::list_matters_pooled(
+                &state.db,
+                CommunityId(id),
+                &grids,
+                &filter,
+                page,
+                page.after.is_none(),
+            )
+            .await?;
+            json_bytes(&page_of(rows, MatterSummary::new))
+        })
+        .await?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+}
+
+/// A JSON body serialised once, to be kept and sent as it is.
+fn json_bytes(value: &impl Serialize) -> Result<Bytes, ApiError> {
+    serde_json::to_vec(value)
+        .map(Bytes::from)
+        .map_err(ApiError::internal)
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -101,6 +101,7 @@ pub async fn run(state: &AppState, now: DateTime<Utc>) -> Result<SweepReport> {
                 report.reminded += 1;
             }
             tx.commit().await?;
+            state.matter_lists.written();
         }
         if (rows.len() as u64) < BATCH {
             break;
@@ -133,6 +134,7 @@ pub async fn run(state: &AppState, now: DateTime<Utc>) -> Result<SweepReport> {
                 raised += 1;
             }
             tx.commit().await?;
+            state.matter_lists.written();
         }
         if raised == 0 || (rows.len() as u64) < BATCH {
             break;
