@@ -735,6 +735,64 @@ async fn lists_filter_search_and_page_stably() {
     }
 }
 
+/// Any run of two or more characters is found, in any script, on both engines: the
+/// store's terms are the index's lexemes as they are (PostgreSQL migration 0014).
+#[tokio::test]
+async fn search_finds_any_part_of_a_text_in_any_script() {
+    for t in TestDb::all().await {
+        let world = seed_world(&t.db).await;
+        let app = TestApp::spawn(&t.db).await;
+        let c = cast(&app, &world).await;
+        let noise = category(&app, &c.resident, world.a.id, "03-03").await;
+        let texts = [
+            "Wi-Fi密码忘了，物业说找O'Brien",
+            "Café门口的ＬＥＤ灯不亮",
+            "ภาษาไทย 住户反映噪音",
+            "１２３号楼楼道灯坏了 C:\\temp",
+        ];
+        let mut ids = Vec::new();
+        for text in texts {
+            let created = report(
+                &app,
+                &c.resident,
+                json!({ "category_id": noise, "description": text,
+                "location": { "kind": "building", "building_id": world.a.buildings[0] } }),
+            )
+            .await;
+            ids.push(created["id"].as_str().unwrap().to_owned());
+        }
+        let base = format!("/api/v1/communities/{}/matters", world.a.id);
+        for (q, expected) in [
+            ("wi-fi", vec![0]),
+            ("WI", vec![0]),
+            ("o'brien", vec![0]),
+            ("café", vec![1]),
+            ("ＬＥＤ", vec![1]),
+            ("ｌｅｄ灯", vec![1]),
+            ("ษาไ", vec![2]),
+            ("噪音", vec![2]),
+            ("１２３号", vec![3]),
+            ("c:\\temp", vec![3]),
+            ("灯", vec![1, 3]),
+            ("楼道灯坏", vec![3]),
+            ("灯坏了吗", vec![]),
+        ] {
+            let url = url::Url::parse_with_params(&app.url(&base), [("q", q)]).unwrap();
+            let found = app
+                .get_json(&url[url::Position::BeforePath..], &c.staff)
+                .await;
+            let mut got: Vec<usize> = found["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(|m| ids.iter().position(|id| m["id"] == id.as_str()))
+                .collect();
+            got.sort_unstable();
+            assert_eq!(got, expected, "{} q={q}: {found}", t.engine);
+        }
+    }
+}
+
 /// List answers are shared between callers (`cache::AnswerCache`); none may outlive a
 /// write through this server, nor a caller's reach.
 #[tokio::test]

@@ -633,34 +633,46 @@ pub(super) fn events_insert<'e>(
 ) -> InsertStatement {
     let mut q = Query::insert()
         .into_table(MatterEvents::Table)
-        .columns([
-            MatterEvents::CommunityId,
-            MatterEvents::MatterId,
-            MatterEvents::Seq,
-            MatterEvents::At,
-            MatterEvents::ActorAccountId,
-            MatterEvents::Step,
-            MatterEvents::FromStatus,
-            MatterEvents::ToStatus,
-            MatterEvents::Comment,
-            MatterEvents::Detail,
-        ])
+        .columns(EVENT_COLUMNS)
         .to_owned();
     for (community, matter, e, now) in events {
-        q.values_panic([
-            community.0.into(),
-            matter.into(),
-            e.seq.into(),
-            now.into(),
-            e.actor.map(|a| a.0).into(),
-            e.step.into(),
-            e.from.map(|s| s.as_str()).into(),
-            e.to.as_str().into(),
-            e.comment.clone().into(),
-            e.detail.to_string().into(),
-        ]);
+        q.values_panic(event_values(community, matter, e, now).map(Expr::from));
     }
     q
+}
+
+/// The columns of a timeline entry, in the order [`event_values`] gives them.
+pub(super) const EVENT_COLUMNS: [MatterEvents; 10] = [
+    MatterEvents::CommunityId,
+    MatterEvents::MatterId,
+    MatterEvents::Seq,
+    MatterEvents::At,
+    MatterEvents::ActorAccountId,
+    MatterEvents::Step,
+    MatterEvents::FromStatus,
+    MatterEvents::ToStatus,
+    MatterEvents::Comment,
+    MatterEvents::Detail,
+];
+
+pub(super) fn event_values(
+    community: CommunityId,
+    matter: Uuid,
+    e: &NewEvent,
+    now: DateTime<Utc>,
+) -> [sea_query::Value; 10] {
+    [
+        community.0.into(),
+        matter.into(),
+        e.seq.into(),
+        now.into(),
+        e.actor.map(|a| a.0).into(),
+        e.step.into(),
+        e.from.map(|s| s.as_str()).into(),
+        e.to.as_str().into(),
+        e.comment.clone().into(),
+        e.detail.to_string().into(),
+    ]
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -780,15 +792,29 @@ fn text_condition(
                 )
             }
         }
-        Engine::Postgres => {
-            let query = terms
-                .iter()
-                .map(|t| format!("{prefix}{t}"))
-                .collect::<Vec<_>>()
-                .join(" & ");
-            Expr::cust_with_values("matters.search_vector @@ to_tsquery('simple', $1)", [query])
-        }
+        Engine::Postgres => Expr::cust_with_values(
+            "matters.search_vector @@ CAST($1 AS tsquery)",
+            [ts_query(&prefix, terms)],
+        ),
     }
+}
+
+/// A PostgreSQL query requiring every term as a lexeme, exactly as the vector holds it
+/// (migration 0014: no parser on either side). Each is quoted: terms are data, never
+/// syntax.
+fn ts_query(prefix: &str, terms: &[String]) -> String {
+    terms
+        .iter()
+        .map(|t| {
+            format!(
+                "'{}'",
+                format!("{prefix}{t}")
+                    .replace('\\', "\\\\")
+                    .replace('\'', "''")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" & ")
 }
 
 /// An FTS5 query requiring every term (each quoted: terms are data, never syntax).
