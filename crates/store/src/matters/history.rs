@@ -6,7 +6,7 @@ use linli_domain::CommunityId;
 use sea_query::{Alias, Expr, ExprTrait, Query};
 use uuid::Uuid;
 
-use super::records::search_text;
+use super::records::{EVENT_COLUMNS, search_text};
 use crate::registry::INSERT_BATCH;
 use crate::schema::{MatterEvents, MatterSearch, Matters};
 use crate::{Engine, Exec, Result};
@@ -182,18 +182,7 @@ pub async fn insert_events(
     for chunk in rows.chunks(INSERT_BATCH) {
         let mut q = Query::insert()
             .into_table(MatterEvents::Table)
-            .columns([
-                MatterEvents::CommunityId,
-                MatterEvents::MatterId,
-                MatterEvents::Seq,
-                MatterEvents::At,
-                MatterEvents::ActorAccountId,
-                MatterEvents::Step,
-                MatterEvents::FromStatus,
-                MatterEvents::ToStatus,
-                MatterEvents::Comment,
-                MatterEvents::Detail,
-            ])
+            .columns(EVENT_COLUMNS)
             .to_owned();
         for e in chunk {
             q.values_panic([
