@@ -73,7 +73,7 @@ const MAX_ANSWERS: usize = 512;
 /// (queues left open, boards refreshed), and on PostgreSQL a list costs two round trips
 /// and about 0.6 ms of CPU between the two processes. An answer is served again only
 /// while nothing has been written through this process since it was read (any request
-/// that is not GET, HEAD or OPTIONS, and every background job, calls [`written`]) and
+/// that is not GET, HEAD or OPTIONS, and the supervision sweep, call [`written`]) and
 /// for at most the lifetime, so a write made by another server or by the command line
 /// is seen within it, as with the other caches here. Callers that ask while an answer is
 /// being read wait for that one read instead of starting their own.
