@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use crate::support::{SeedCommunity, TestApp, TestDb, seed_world};
 
-fn new_matter(c: &SeedCommunity, i: usize, description: &str) -> NewMatter {
+pub(crate) fn new_matter(c: &SeedCommunity, i: usize, description: &str) -> NewMatter {
     let id = Uuid::now_v7();
     NewMatter {
         id,

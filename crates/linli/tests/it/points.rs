@@ -380,7 +380,7 @@ async fn rules_change_by_version_and_awards_name_the_version_they_used() {
     }
 }
 
-fn award_request(
+pub(crate) fn award_request(
     community: CommunityId,
     actor: AccountId,
     key: &str,
@@ -691,7 +691,7 @@ fn redeem_request(
 }
 
 /// The community's rule in force under `code`.
-async fn current_rule(db: &Db, community: CommunityId, code: &str) -> ledger::RuleRow {
+pub(crate) async fn current_rule(db: &Db, community: CommunityId, code: &str) -> ledger::RuleRow {
     let mut conn = db.acquire().await.unwrap();
     ledger::current_rule(&mut conn.exec(), community, code)
         .await

@@ -5,7 +5,8 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use linli_store::Db;
+use linli_store::points as ledger;
+use linli_store::{Db, matters};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
@@ -105,6 +106,68 @@ async fn postgres_outage_answers_503_with_retry_after_and_recovers_by_itself() {
     }
     assert_eq!(app.status("/readyz").await, 200);
     relay.cut();
+}
+
+/// PostgreSQL ending the backends of the report and ledger lanes (a restart, an
+/// administrator, an idle timeout): the next report and award still go in. Each lane keeps
+/// one connection of its own, not a pool that would notice: the batch on the dead socket
+/// fails, the lane finds the connection gone and opens a new one for the requests it
+/// retries.
+#[tokio::test]
+async fn the_lanes_open_a_new_connection_after_postgres_ends_theirs() {
+    let Some(t) = TestDb::postgres().await else {
+        return;
+    };
+    let world = seed_world(&t.db).await;
+    let c = &world.a;
+    let staff = world.account_id(linli_domain::auth::Role::CommunityStaff);
+    let rule = crate::points::current_rule(&t.db, c.id, "proposal_adopted").await;
+    let award =
+        |key: &str| crate::points::award_request(c.id, staff, key, c.residents[0], &rule, 10);
+    let (before, after) = (
+        crate::lite::new_matter(c, 1, "断开之前的事项"),
+        crate::lite::new_matter(c, 2, "断开之后的事项"),
+    );
+    let now = chrono::Utc::now();
+    matters::report_matter(&t.db, c.id, before.clone(), None, now)
+        .await
+        .unwrap();
+    let first = ledger::submit(&t.db, award("lane-before"), now)
+        .await
+        .unwrap();
+    assert!(first.is_ok(), "{first:?}");
+
+    let admin = sqlx::PgPool::connect(&t.url).await.unwrap();
+    let ended: Vec<(bool,)> = sqlx::query_as(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid() \
+         AND (query LIKE '%matter_events%' OR query LIKE '%points_%')",
+    )
+    .fetch_all(&admin)
+    .await
+    .unwrap();
+    assert!(
+        ended.len() >= 2 && ended.iter().all(|(done,)| *done),
+        "both lanes' backends ended: {ended:?}"
+    );
+
+    matters::report_matter(&t.db, c.id, after.clone(), None, now)
+        .await
+        .expect("a report after the lane's connection was ended");
+    let second = ledger::submit(&t.db, award("lane-after"), now)
+        .await
+        .expect("an award after the lane's connection was ended");
+    assert!(second.is_ok(), "{second:?}");
+    let mut conn = t.db.acquire().await.unwrap();
+    for m in [&before, &after] {
+        assert!(
+            matters::find_matter(&mut conn.exec(), m.id)
+                .await
+                .unwrap()
+                .is_some()
+        );
+    }
+    admin.close().await;
 }
 
 #[test]

@@ -24,11 +24,12 @@ use sea_query::{
     Alias, CommonTableExpression, Expr, ExprTrait, OnConflict, Query, ValueTuple, WithClause,
 };
 use sqlx::postgres::PgConnectOptions;
-use sqlx::{Connection, PgConnection, PgPool};
+use sqlx::{Connection, PgConnection};
 use tokio::sync::{Notify, mpsc, oneshot};
 use uuid::Uuid;
 
 use super::records::{EVENT_COLUMNS, event_values, first_event, insert_matter, matters_insert};
+use crate::pg_lane::LaneConnection;
 use crate::schema::{MatterEvents, Matters};
 use crate::{Exec, Result, StoreError};
 
@@ -59,10 +60,10 @@ impl ReportBatch {
     pub(crate) fn start(options: PgConnectOptions) -> ReportBatch {
         let (queue, reports) = mpsc::unbounded_channel();
         let merge_options = options.clone();
-        crate::pg_lane::spawn("linli-pg-reports", options, move |pool| async move {
+        crate::pg_lane::spawn("linli-pg-reports", options, move |lane| async move {
             let inserted = Arc::new(Notify::new());
             tokio::spawn(merge_search_index(merge_options, inserted.clone()));
-            run(pool, reports, &inserted).await
+            run(lane, reports, &inserted).await
         });
         ReportBatch { queue }
     }
@@ -117,12 +118,17 @@ async fn merge_search_index(options: PgConnectOptions, inserted: Arc<Notify>) {
             }
         }
         let Some(c) = conn.as_mut() else { continue };
+        let started = std::time::Instant::now();
         let merged: std::result::Result<i64, sqlx::Error> =
             sqlx::query_scalar("SELECT gin_clean_pending_list('matters_search'::regclass)")
                 .fetch_one(&mut *c)
                 .await;
         match merged {
-            Ok(pages) => tracing::debug!(pages, "search index pending entries merged"),
+            Ok(pages) => tracing::debug!(
+                pages,
+                merge_us = started.elapsed().as_micros() as u64,
+                "search index pending entries merged"
+            ),
             Err(e) if is_not_allowed(&e) => {
                 // Only the index's owner may merge it; searches then read the list until
                 // VACUUM merges it, as before.
@@ -144,7 +150,11 @@ fn is_not_allowed(e: &sqlx::Error) -> bool {
         .is_some_and(|code| code == "42501")
 }
 
-async fn run(pool: PgPool, mut reports: mpsc::UnboundedReceiver<Report>, inserted: &Notify) {
+async fn run(
+    mut lane: LaneConnection,
+    mut reports: mpsc::UnboundedReceiver<Report>,
+    inserted: &Notify,
+) {
     while let Some(first) = reports.recv().await {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -153,13 +163,20 @@ async fn run(pool: PgPool, mut reports: mpsc::UnboundedReceiver<Report>, inserte
                 Err(_) => break,
             }
         }
-        answer_batch(&pool, batch, inserted).await;
+        answer_batch(&mut lane, batch, inserted).await;
     }
 }
 
 /// Inserts one batch and answers each of its reports.
-async fn answer_batch(pool: &PgPool, batch: Vec<Report>, inserted: &Notify) {
-    match insert_batch(pool, &batch).await {
+async fn answer_batch(lane: &mut LaneConnection, batch: Vec<Report>, inserted: &Notify) {
+    let started = std::time::Instant::now();
+    let outcome = insert_batch(lane, &batch).await;
+    tracing::debug!(
+        reports = batch.len(),
+        batch_us = started.elapsed().as_micros() as u64,
+        "report batch"
+    );
+    match outcome {
         Ok(made) => {
             if !made.is_empty() {
                 inserted.notify_one();
@@ -174,8 +191,12 @@ async fn answer_batch(pool: &PgPool, batch: Vec<Report>, inserted: &Notify) {
         }
         Err(e) => {
             tracing::warn!(error = %e, reports = batch.len(), "a batch of reports failed; retrying them one by one");
+            lane.recover().await;
             for report in batch {
-                let outcome = insert_alone(pool, &report).await;
+                let outcome = insert_alone(lane, &report).await;
+                if outcome.is_err() {
+                    lane.recover().await;
+                }
                 let _ = report.reply.send(outcome);
             }
         }
@@ -190,7 +211,7 @@ async fn answer_batch(pool: &PgPool, batch: Vec<Report>, inserted: &Notify) {
 /// Why one statement: it is its own transaction, so the batch is one round trip instead
 /// of four (`BEGIN`, two `INSERT`s, `COMMIT`), and the lane's backend, which runs every
 /// report's share of PostgreSQL's work in series, waits less between them.
-async fn insert_batch(pool: &PgPool, batch: &[Report]) -> Result<HashSet<Uuid>> {
+async fn insert_batch(lane: &mut LaneConnection, batch: &[Report]) -> Result<HashSet<Uuid>> {
     let mut matters = matters_insert(batch.iter().map(|r| (r.community, &r.matter, r.now)));
     matters
         .on_conflict(OnConflict::new().do_nothing().to_owned())
@@ -230,13 +251,14 @@ async fn insert_batch(pool: &PgPool, batch: &[Report]) -> Result<HashSet<Uuid>> 
         .returning_col(MatterEvents::MatterId)
         .to_owned()
         .with(with);
-    let mut conn = pool.acquire().await?;
-    let inserted: Vec<(Uuid,)> = Exec::Postgres(&mut conn).fetch_all(&statement).await?;
+    let inserted: Vec<(Uuid,)> = Exec::Postgres(lane.get().await?)
+        .fetch_all(&statement)
+        .await?;
     Ok(inserted.into_iter().map(|(id,)| id).collect())
 }
 
-async fn insert_alone(pool: &PgPool, r: &Report) -> Result<()> {
-    let mut tx = pool.begin().await?;
+async fn insert_alone(lane: &mut LaneConnection, r: &Report) -> Result<()> {
+    let mut tx = lane.get().await?.begin().await?;
     insert_matter(
         &mut Exec::Postgres(&mut tx),
         r.community,

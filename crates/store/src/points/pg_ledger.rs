@@ -22,7 +22,7 @@ use std::sync::LazyLock;
 use chrono::{DateTime, Utc};
 use linli_domain::CommunityId;
 use sqlx::postgres::PgConnectOptions;
-use sqlx::{AssertSqlSafe, PgConnection, PgPool};
+use sqlx::{AssertSqlSafe, Connection, PgConnection};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
@@ -32,6 +32,7 @@ use super::ledger::{
     missing_transfer, offer_terms_query, rule_is_current, take_chain_head,
 };
 use super::memory_run::{MemoryRun, Queued, Reads, in_memory};
+use crate::pg_lane::LaneConnection;
 use crate::{Exec, Result, StoreError};
 
 /// Requests joined into one batch at most (bounds how long a batch holds its locks).
@@ -53,7 +54,7 @@ impl LedgerBatch {
     /// the last clone is dropped.
     pub(crate) fn start(options: PgConnectOptions) -> LedgerBatch {
         let (queue, pending) = mpsc::unbounded_channel();
-        crate::pg_lane::spawn("linli-pg-ledger", options, move |pool| run(pool, pending));
+        crate::pg_lane::spawn("linli-pg-ledger", options, move |lane| run(lane, pending));
         LedgerBatch { queue }
     }
 
@@ -78,7 +79,7 @@ fn closed() -> StoreError {
     StoreError::Unavailable("the database is closing".into())
 }
 
-async fn run(pool: PgPool, mut pending: mpsc::UnboundedReceiver<Pending>) {
+async fn run(mut lane: LaneConnection, mut pending: mpsc::UnboundedReceiver<Pending>) {
     while let Some(first) = pending.recv().await {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -89,7 +90,7 @@ async fn run(pool: PgPool, mut pending: mpsc::UnboundedReceiver<Pending>) {
         }
         batch.sort_by_key(|p| p.queued.request.community.0);
         let started = std::time::Instant::now();
-        let outcome = run_batch(&pool, &batch).await;
+        let outcome = run_batch(&mut lane, &batch).await;
         tracing::debug!(
             requests = batch.len(),
             batch_us = started.elapsed().as_micros() as u64,
@@ -106,8 +107,12 @@ async fn run(pool: PgPool, mut pending: mpsc::UnboundedReceiver<Pending>) {
             }
             Err(e) => {
                 tracing::warn!(error = %e, requests = batch.len(), "a ledger batch failed; retrying its requests one by one");
+                lane.recover().await;
                 for p in batch {
-                    let outcome = run_alone(&pool, &p.queued).await;
+                    let outcome = run_alone(&mut lane, &p.queued).await;
+                    if outcome.is_err() {
+                        lane.recover().await;
+                    }
                     let _ = p.reply.send(outcome);
                 }
             }
@@ -120,10 +125,10 @@ async fn run(pool: PgPool, mut pending: mpsc::UnboundedReceiver<Pending>) {
 /// ordinary path after the run before it is written. Returns the outcomes and how long
 /// the commit took.
 async fn run_batch(
-    pool: &PgPool,
+    lane: &mut LaneConnection,
     batch: &[Pending],
 ) -> Result<(Vec<Outcome>, std::time::Duration)> {
-    let mut tx = pool.begin().await?;
+    let mut tx = lane.get().await?.begin().await?;
     let conn: &mut PgConnection = &mut tx;
     let mut outcomes = Vec::with_capacity(batch.len());
     let mut planned: Option<(MemoryRun, PgReads)> = None;
@@ -168,8 +173,8 @@ async fn run_batch(
     Ok((outcomes, committing.elapsed()))
 }
 
-async fn run_alone(pool: &PgPool, queued: &Queued) -> Result<Outcome> {
-    let mut tx = pool.begin().await?;
+async fn run_alone(lane: &mut LaneConnection, queued: &Queued) -> Result<Outcome> {
+    let mut tx = lane.get().await?.begin().await?;
     let outcome = apply_hashed(
         &mut Exec::Postgres(&mut tx),
         &queued.request,
@@ -419,44 +424,25 @@ impl Reads for PgRunReads<'_> {
     }
 }
 
-/// Writes a run with one statement per table (arrays unnested into rows): balances
-/// (accounts opened on their first transfer), transfers, their entries, the chain head,
-/// the redemptions and what they took of each offer, and the results under their keys.
+/// Writes a run in one statement: a data-modifying `WITH` per table (balances, accounts
+/// opened on their first transfer, transfers, their entries, the chain head, what the
+/// run's redemptions took of each offer, the redemptions, and the results under their
+/// keys), each from arrays unnested into rows.
+///
+/// Why one: the batch holds its community's chain head from its first statement to its
+/// commit, so every round trip inside it is time no other ledger request of the
+/// community can use. With a statement per table (eight round trips to write a run of
+/// redemptions) the lane's backend sat idle between them: over a redemption run a third
+/// of both cores was idle while the lane was the bound. Foreign keys are still checked
+/// at the end of the statement, after every part of it (an entry finds the transfer
+/// inserted beside it, a transfer the account opened beside it), and a failed check
+/// fails the whole statement, as it failed the batch before.
 async fn write_run(run: &MemoryRun, conn: &mut PgConnection) -> Result<()> {
     if run.transfers.is_empty() {
         return Ok(());
     }
-    let community = run.community.0;
-    write_balances(run, conn).await?;
+    let (debits, credits) = balance_changes(run);
     let t = &run.transfers;
-    let col = |f: fn(&super::ledger::TransferRow) -> Uuid| t.iter().map(f).collect::<Vec<_>>();
-    sqlx::query(
-        "INSERT INTO points_transfers (community_id, seq, id, kind, from_account, to_account, \
-           amount, reverses_id, rule_id, rule_code, subject_id, actor_account_id, \
-           approver_account_id, memo, at, prev_hash, hash) \
-         SELECT $1, * FROM unnest($2::bigint[], $3::uuid[], $4::text[], $5::uuid[], \
-           $6::uuid[], $7::bigint[], $8::uuid[], $9::uuid[], $10::text[], $11::uuid[], \
-           $12::uuid[], $13::uuid[], $14::text[], $15::timestamptz[], $16::bytea[], $17::bytea[])",
-    )
-    .bind(community)
-    .bind(t.iter().map(|t| t.seq).collect::<Vec<_>>())
-    .bind(col(|t| t.id))
-    .bind(t.iter().map(|t| t.kind.clone()).collect::<Vec<_>>())
-    .bind(col(|t| t.from_account))
-    .bind(col(|t| t.to_account))
-    .bind(t.iter().map(|t| t.amount).collect::<Vec<_>>())
-    .bind(t.iter().map(|t| t.reverses_id).collect::<Vec<_>>())
-    .bind(t.iter().map(|t| t.rule_id).collect::<Vec<_>>())
-    .bind(t.iter().map(|t| t.rule_code.clone()).collect::<Vec<_>>())
-    .bind(t.iter().map(|t| t.subject_id).collect::<Vec<_>>())
-    .bind(t.iter().map(|t| t.actor_account_id).collect::<Vec<_>>())
-    .bind(t.iter().map(|t| t.approver_account_id).collect::<Vec<_>>())
-    .bind(t.iter().map(|t| t.memo.clone()).collect::<Vec<_>>())
-    .bind(t.iter().map(|t| t.at).collect::<Vec<_>>())
-    .bind(t.iter().map(|t| t.prev_hash.clone()).collect::<Vec<_>>())
-    .bind(t.iter().map(|t| t.hash.clone()).collect::<Vec<_>>())
-    .execute(&mut *conn)
-    .await?;
     // Two legs per transfer: minus on the account it leaves, plus on the one it reaches.
     let legs = t.iter().flat_map(|t| {
         [
@@ -464,154 +450,161 @@ async fn write_run(run: &MemoryRun, conn: &mut PgConnection) -> Result<()> {
             (t.to_account, t.seq, t.amount),
         ]
     });
-    let (accounts, (seqs, amounts)): (Vec<Uuid>, (Vec<i64>, Vec<i64>)) =
+    let (leg_accounts, (leg_seqs, leg_amounts)): (Vec<Uuid>, (Vec<i64>, Vec<i64>)) =
         legs.map(|(a, s, m)| (a, (s, m))).unzip();
-    sqlx::query(
-        "INSERT INTO points_entries (community_id, account_id, seq, amount) \
-         SELECT $1, * FROM unnest($2::uuid[], $3::bigint[], $4::bigint[])",
-    )
-    .bind(community)
-    .bind(accounts)
-    .bind(seqs)
-    .bind(amounts)
-    .execute(&mut *conn)
-    .await?;
-    sqlx::query("UPDATE points_chain_heads SET seq = $1, hash = $2 WHERE community_id = $3")
-        .bind(run.head.seq)
-        .bind(&run.head.hash)
-        .bind(community)
-        .execute(&mut *conn)
-        .await?;
-    write_redemptions(run, conn).await?;
+    let taken: Vec<(Uuid, i64)> = run
+        .offers
+        .iter()
+        .filter(|(_, o)| o.taken > 0)
+        .map(|(id, o)| (*id, o.taken))
+        .collect();
+    let r = &run.redemptions;
     let ops = &run.operations;
-    sqlx::query(
-        "INSERT INTO points_operations (community_id, actor_account_id, idempotency_key, \
-           operation, request_hash, transfer_seq, resident_id, balance, created_at) \
-         SELECT $1, * FROM unnest($2::uuid[], $3::text[], $4::text[], $5::bytea[], \
-           $6::bigint[], $7::uuid[], $8::bigint[], $9::timestamptz[])",
-    )
-    .bind(community)
-    .bind(ops.iter().map(|o| o.actor).collect::<Vec<_>>())
-    .bind(ops.iter().map(|o| o.key.clone()).collect::<Vec<_>>())
-    .bind(ops.iter().map(|o| o.operation).collect::<Vec<_>>())
-    .bind(
-        ops.iter()
-            .map(|o| o.request_hash.clone())
-            .collect::<Vec<_>>(),
-    )
-    .bind(ops.iter().map(|o| o.receipt.seq).collect::<Vec<_>>())
-    .bind(
-        ops.iter()
-            .map(|o| o.receipt.resident_id)
-            .collect::<Vec<_>>(),
-    )
-    .bind(ops.iter().map(|o| o.receipt.balance).collect::<Vec<_>>())
-    .bind(ops.iter().map(|o| o.at).collect::<Vec<_>>())
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
-}
-
-/// The run's balance changes. Debits update accounts that exist (they had the points),
-/// guarded by the accounts' CHECK constraint as on the ordinary path; credits open an
-/// account on its first transfer. Apart, because PostgreSQL checks an inserted row's
-/// constraints before it finds the conflict that turns the insert into an update.
-async fn write_balances(run: &MemoryRun, conn: &mut PgConnection) -> Result<()> {
-    use linli_domain::points::AccountKind;
-    let moved = run.balances.iter().filter(|(_, c)| c.moved);
-    let (debits, credits): (Vec<_>, Vec<_>) =
-        moved.partition(|(_, c)| c.added < 0 && c.kind != AccountKind::Issuance);
-    if !debits.is_empty() {
-        // Accounts found by `id = ANY`, an index lookup under any statistics (a join
-        // against the unnested arrays could be planned as a scan of the community's
-        // accounts, as the key lookup in `PgReads::prefetch` was).
-        let updated = sqlx::query(
-            "UPDATE points_accounts a \
-             SET balance = a.balance + ($3::bigint[])[array_position($2::uuid[], a.id)] \
-             WHERE a.community_id = $1 AND a.id = ANY($2::uuid[])",
-        )
+    let (debited, took): (i64, i64) = sqlx::query_as(RUN_WRITE)
         .bind(run.community.0)
-        .bind(debits.iter().map(|(id, _)| **id).collect::<Vec<_>>())
-        .bind(debits.iter().map(|(_, c)| c.added).collect::<Vec<_>>())
-        .execute(&mut *conn)
-        .await?
-        .rows_affected();
-        if updated != debits.len() as u64 {
-            return Err(StoreError::Corrupt(format!(
-                "{} accounts were debited but {updated} exist",
-                debits.len()
-            )));
-        }
-    }
-    if !credits.is_empty() {
-        sqlx::query(
-            "INSERT INTO points_accounts (community_id, id, kind, balance, created_at) \
-             SELECT $1, c.id, c.kind, c.added, $5 \
-             FROM unnest($2::uuid[], $3::text[], $4::bigint[]) AS c(id, kind, added) \
-             ON CONFLICT (community_id, id) DO UPDATE \
-             SET balance = points_accounts.balance + excluded.balance",
+        .bind(debits.iter().map(|(id, _, _)| *id).collect::<Vec<_>>())
+        .bind(
+            debits
+                .iter()
+                .map(|(_, _, added)| *added)
+                .collect::<Vec<_>>(),
         )
-        .bind(run.community.0)
-        .bind(credits.iter().map(|(id, _)| **id).collect::<Vec<_>>())
+        .bind(credits.iter().map(|(id, _, _)| *id).collect::<Vec<_>>())
+        .bind(credits.iter().map(|(_, kind, _)| *kind).collect::<Vec<_>>())
         .bind(
             credits
                 .iter()
-                .map(|(_, c)| c.kind.as_str())
+                .map(|(_, _, added)| *added)
                 .collect::<Vec<_>>(),
         )
-        .bind(credits.iter().map(|(_, c)| c.added).collect::<Vec<_>>())
-        .bind(run.transfers[0].at)
-        .execute(&mut *conn)
+        .bind(t[0].at)
+        .bind(t.iter().map(|t| t.seq).collect::<Vec<_>>())
+        .bind(t.iter().map(|t| t.id).collect::<Vec<_>>())
+        .bind(t.iter().map(|t| t.kind.as_str()).collect::<Vec<_>>())
+        .bind(t.iter().map(|t| t.from_account).collect::<Vec<_>>())
+        .bind(t.iter().map(|t| t.to_account).collect::<Vec<_>>())
+        .bind(t.iter().map(|t| t.amount).collect::<Vec<_>>())
+        .bind(t.iter().map(|t| t.reverses_id).collect::<Vec<_>>())
+        .bind(t.iter().map(|t| t.rule_id).collect::<Vec<_>>())
+        .bind(t.iter().map(|t| t.rule_code.as_deref()).collect::<Vec<_>>())
+        .bind(t.iter().map(|t| t.subject_id).collect::<Vec<_>>())
+        .bind(t.iter().map(|t| t.actor_account_id).collect::<Vec<_>>())
+        .bind(t.iter().map(|t| t.approver_account_id).collect::<Vec<_>>())
+        .bind(t.iter().map(|t| t.memo.as_str()).collect::<Vec<_>>())
+        .bind(t.iter().map(|t| t.at).collect::<Vec<_>>())
+        .bind(t.iter().map(|t| t.prev_hash.as_slice()).collect::<Vec<_>>())
+        .bind(t.iter().map(|t| t.hash.as_slice()).collect::<Vec<_>>())
+        .bind(leg_accounts)
+        .bind(leg_seqs)
+        .bind(leg_amounts)
+        .bind(run.head.seq)
+        .bind(run.head.hash.as_slice())
+        .bind(taken.iter().map(|(id, _)| *id).collect::<Vec<_>>())
+        .bind(taken.iter().map(|(_, n)| *n).collect::<Vec<_>>())
+        .bind(r.iter().map(|r| r.id).collect::<Vec<_>>())
+        .bind(r.iter().map(|r| r.offer).collect::<Vec<_>>())
+        .bind(r.iter().map(|r| r.resident).collect::<Vec<_>>())
+        .bind(r.iter().map(|r| r.cost).collect::<Vec<_>>())
+        .bind(r.iter().map(|r| r.code_hash.as_slice()).collect::<Vec<_>>())
+        .bind(r.iter().map(|r| r.expires_at).collect::<Vec<_>>())
+        .bind(r.iter().map(|r| r.at).collect::<Vec<_>>())
+        .bind(ops.iter().map(|o| o.actor).collect::<Vec<_>>())
+        .bind(ops.iter().map(|o| o.key.as_str()).collect::<Vec<_>>())
+        .bind(ops.iter().map(|o| o.operation).collect::<Vec<_>>())
+        .bind(
+            ops.iter()
+                .map(|o| o.request_hash.as_slice())
+                .collect::<Vec<_>>(),
+        )
+        .bind(ops.iter().map(|o| o.receipt.seq).collect::<Vec<_>>())
+        .bind(
+            ops.iter()
+                .map(|o| o.receipt.resident_id)
+                .collect::<Vec<_>>(),
+        )
+        .bind(ops.iter().map(|o| o.receipt.balance).collect::<Vec<_>>())
+        .bind(ops.iter().map(|o| o.at).collect::<Vec<_>>())
+        .fetch_one(&mut *conn)
         .await?;
+    if debited != debits.len() as i64 {
+        return Err(StoreError::Corrupt(format!(
+            "{} accounts were debited but {debited} exist",
+            debits.len()
+        )));
+    }
+    // The stock guard fails the batch (to be run again request by request) if the stock
+    // changed under the run, which the chain head's lock rules out.
+    if took != taken.len() as i64 {
+        return Err(StoreError::Corrupt(format!(
+            "{} offers were taken from but only {took} had the stock the run counted on",
+            taken.len()
+        )));
     }
     Ok(())
 }
 
-/// The run's redemptions, pending, and what they took of each offer's stock. The stock
-/// guard fails the batch (to be run again request by request) if the stock changed under
-/// the run, which the chain head's lock rules out.
-async fn write_redemptions(run: &MemoryRun, conn: &mut PgConnection) -> Result<()> {
-    if run.redemptions.is_empty() {
-        return Ok(());
-    }
-    let community = run.community.0;
-    for (id, offer) in run.offers.iter().filter(|(_, o)| o.taken > 0) {
-        let taken = sqlx::query(
-            "UPDATE points_offers SET stock = stock - $1 \
-             WHERE community_id = $2 AND id = $3 AND stock >= $1",
-        )
-        .bind(offer.taken)
-        .bind(community)
-        .bind(id)
-        .execute(&mut *conn)
-        .await?
-        .rows_affected();
-        if taken != 1 {
-            return Err(StoreError::Corrupt(format!(
-                "offer {id} had not the {} left that redemptions took",
-                offer.taken
-            )));
-        }
-    }
-    let r = &run.redemptions;
-    sqlx::query(
-        "INSERT INTO points_redemptions (community_id, id, offer_id, resident_id, cost, \
-           code_hash, status, expires_at, created_at) \
-         SELECT $1, r.id, r.offer_id, r.resident_id, r.cost, r.code_hash, 'pending', \
-           r.expires_at, r.created_at \
-         FROM unnest($2::uuid[], $3::uuid[], $4::uuid[], $5::bigint[], $6::bytea[], \
-           $7::timestamptz[], $8::timestamptz[]) \
-           AS r(id, offer_id, resident_id, cost, code_hash, expires_at, created_at)",
-    )
-    .bind(community)
-    .bind(r.iter().map(|r| r.id).collect::<Vec<_>>())
-    .bind(r.iter().map(|r| r.offer).collect::<Vec<_>>())
-    .bind(r.iter().map(|r| r.resident).collect::<Vec<_>>())
-    .bind(r.iter().map(|r| r.cost).collect::<Vec<_>>())
-    .bind(r.iter().map(|r| r.code_hash.clone()).collect::<Vec<_>>())
-    .bind(r.iter().map(|r| r.expires_at).collect::<Vec<_>>())
-    .bind(r.iter().map(|r| r.at).collect::<Vec<_>>())
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
+/// An account moved by a run, its kind and what the run added to it.
+type BalanceChange<'r> = (Uuid, &'r str, i64);
+
+/// The run's balance changes, split in two. Debits update accounts that exist (they had
+/// the points), guarded by the accounts' CHECK constraint as on the ordinary path;
+/// credits open an account on its first transfer. Apart, because PostgreSQL checks an
+/// inserted row's constraints before it finds the conflict that turns the insert into an
+/// update. The two never share an account, so one statement may write both.
+fn balance_changes(run: &MemoryRun) -> (Vec<BalanceChange<'_>>, Vec<BalanceChange<'_>>) {
+    use linli_domain::points::AccountKind;
+    run.balances
+        .iter()
+        .filter(|(_, c)| c.moved)
+        .map(|(id, c)| (*id, c.kind.as_str(), c.added))
+        .partition(|(_, kind, added)| *added < 0 && *kind != AccountKind::Issuance.as_str())
 }
+
+/// The statement of [`write_run`]. Debited accounts are found by `id = ANY`, an index
+/// lookup under any statistics (a join against the unnested arrays could be planned as a
+/// scan of the community's accounts, as the key lookup in [`PgReads::prefetch`] was).
+/// Answers how many accounts were debited and how many offers had the stock taken.
+const RUN_WRITE: &str = "\
+    WITH debited AS ( \
+      UPDATE points_accounts a \
+      SET balance = a.balance + ($3::bigint[])[array_position($2::uuid[], a.id)] \
+      WHERE a.community_id = $1 AND a.id = ANY($2::uuid[]) \
+      RETURNING 1), \
+    credited AS ( \
+      INSERT INTO points_accounts (community_id, id, kind, balance, created_at) \
+      SELECT $1, c.id, c.kind, c.added, $7 \
+      FROM unnest($4::uuid[], $5::text[], $6::bigint[]) AS c(id, kind, added) \
+      ON CONFLICT (community_id, id) DO UPDATE \
+      SET balance = points_accounts.balance + excluded.balance), \
+    transfers AS ( \
+      INSERT INTO points_transfers (community_id, seq, id, kind, from_account, to_account, \
+        amount, reverses_id, rule_id, rule_code, subject_id, actor_account_id, \
+        approver_account_id, memo, at, prev_hash, hash) \
+      SELECT $1, * FROM unnest($8::bigint[], $9::uuid[], $10::text[], $11::uuid[], \
+        $12::uuid[], $13::bigint[], $14::uuid[], $15::uuid[], $16::text[], $17::uuid[], \
+        $18::uuid[], $19::uuid[], $20::text[], $21::timestamptz[], $22::bytea[], \
+        $23::bytea[])), \
+    entries AS ( \
+      INSERT INTO points_entries (community_id, account_id, seq, amount) \
+      SELECT $1, * FROM unnest($24::uuid[], $25::bigint[], $26::bigint[])), \
+    head AS ( \
+      UPDATE points_chain_heads SET seq = $27, hash = $28 WHERE community_id = $1), \
+    taken AS ( \
+      UPDATE points_offers o SET stock = o.stock - t.taken \
+      FROM unnest($29::uuid[], $30::bigint[]) AS t(id, taken) \
+      WHERE o.community_id = $1 AND o.id = t.id AND o.stock >= t.taken \
+      RETURNING 1), \
+    redemptions AS ( \
+      INSERT INTO points_redemptions (community_id, id, offer_id, resident_id, cost, \
+        code_hash, status, expires_at, created_at) \
+      SELECT $1, r.id, r.offer_id, r.resident_id, r.cost, r.code_hash, 'pending', \
+        r.expires_at, r.created_at \
+      FROM unnest($31::uuid[], $32::uuid[], $33::uuid[], $34::bigint[], $35::bytea[], \
+        $36::timestamptz[], $37::timestamptz[]) \
+        AS r(id, offer_id, resident_id, cost, code_hash, expires_at, created_at)), \
+    operations AS ( \
+      INSERT INTO points_operations (community_id, actor_account_id, idempotency_key, \
+        operation, request_hash, transfer_seq, resident_id, balance, created_at) \
+      SELECT $1, * FROM unnest($38::uuid[], $39::text[], $40::text[], $41::bytea[], \
+        $42::bigint[], $43::uuid[], $44::bigint[], $45::timestamptz[])) \
+    SELECT (SELECT count(*) FROM debited), (SELECT count(*) FROM taken)";
