@@ -1,7 +1,7 @@
 //! Both engines' migrations must end with the same tables and columns. Full-text search
 //! is the one place they differ by design (DESIGN §3): SQLite keeps FTS5 tables
 //! (`resident_search`, `matter_search` and their shadow tables), PostgreSQL GIN indexes
-//! (and, for matters, a stored `search_vector` column generated from the same text).
+//! on expressions over the same text columns.
 
 use std::collections::BTreeSet;
 
@@ -21,8 +21,7 @@ async fn columns(db: &Db) -> BTreeSet<(String, String)> {
         .unwrap(),
         Db::Postgres(pool, _) => sqlx::query_as(
             "SELECT table_name::text, column_name::text FROM information_schema.columns \
-             WHERE table_schema = 'public' AND table_name NOT LIKE '\\_sqlx%' \
-             AND NOT (table_name = 'matters' AND column_name = 'search_vector')",
+             WHERE table_schema = 'public' AND table_name NOT LIKE '\\_sqlx%'",
         )
         .fetch_all(pool)
         .await
