@@ -21,6 +21,7 @@ use std::sync::LazyLock;
 
 use chrono::{DateTime, Utc};
 use linli_domain::CommunityId;
+use linli_domain::points::AccountKind;
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{AssertSqlSafe, Connection, PgConnection};
 use tokio::sync::{mpsc, oneshot};
@@ -470,7 +471,12 @@ async fn write_run(run: &MemoryRun, conn: &mut PgConnection) -> Result<()> {
                 .collect::<Vec<_>>(),
         )
         .bind(credits.iter().map(|(id, _, _)| *id).collect::<Vec<_>>())
-        .bind(credits.iter().map(|(_, kind, _)| *kind).collect::<Vec<_>>())
+        .bind(
+            credits
+                .iter()
+                .map(|(_, kind, _)| kind.as_str())
+                .collect::<Vec<_>>(),
+        )
         .bind(
             credits
                 .iter()
@@ -544,20 +550,19 @@ async fn write_run(run: &MemoryRun, conn: &mut PgConnection) -> Result<()> {
 }
 
 /// An account moved by a run, its kind and what the run added to it.
-type BalanceChange<'r> = (Uuid, &'r str, i64);
+type BalanceChange = (Uuid, AccountKind, i64);
 
 /// The run's balance changes, split in two. Debits update accounts that exist (they had
 /// the points), guarded by the accounts' CHECK constraint as on the ordinary path;
 /// credits open an account on its first transfer. Apart, because PostgreSQL checks an
 /// inserted row's constraints before it finds the conflict that turns the insert into an
 /// update. The two never share an account, so one statement may write both.
-fn balance_changes(run: &MemoryRun) -> (Vec<BalanceChange<'_>>, Vec<BalanceChange<'_>>) {
-    use linli_domain::points::AccountKind;
+fn balance_changes(run: &MemoryRun) -> (Vec<BalanceChange>, Vec<BalanceChange>) {
     run.balances
         .iter()
         .filter(|(_, c)| c.moved)
-        .map(|(id, c)| (*id, c.kind.as_str(), c.added))
-        .partition(|(_, kind, added)| *added < 0 && *kind != AccountKind::Issuance.as_str())
+        .map(|(id, c)| (*id, c.kind, c.added))
+        .partition(|(_, kind, added)| *added < 0 && *kind != AccountKind::Issuance)
 }
 
 /// The statement of [`write_run`]. Debited accounts are found by `id = ANY`, an index
