@@ -102,7 +102,8 @@ fn closed() -> StoreError {
 /// batch of this lane. After a 10 s submit run the list held 428 pages: a search for 电梯
 /// spent 0.9–4.1 ms in the index, 0.1 ms once the list was merged, and searches ran at
 /// 1,154/s instead of 684/s (docs/benchmarks.md). Merged every second, the list stays
-/// around one second of reports.
+/// around one second of reports. The index's own limit is 16 MB (migration 0017), so
+/// that a merge that comes late does not leave a batch of reports to merge inline.
 async fn merge_search_index(options: PgConnectOptions, inserted: Arc<Notify>) {
     let mut conn: Option<PgConnection> = None;
     loop {

@@ -1,0 +1,16 @@
+-- The matter search index may hold 16 MB of pending entries before an insert has to
+-- merge them itself, instead of the server-wide default of 4 MB.
+--
+-- Why: the report lane's companion task merges the pending entries every second
+-- (`pg_reports::merge_search_index`), so the list holds about a second of reports: 250 to
+-- 450 pages (2 to 3.6 MB) at 7,000 to 8,000 reports a second on the benchmark machine.
+-- That is close enough to 4 MB that whenever a merge came late, the insert that crossed
+-- the limit merged the list inline: a batch of reports then spent 12 to 17 ms of CPU in
+-- `ginInsertCleanup` instead of 3, and every report waiting behind it waited that long.
+-- Measured with `perf` on the lane's backend (docs/benchmarks.md, Matters, fifteenth
+-- session): 51 to 59 batches over 10 ms in a 20 s submit run with 4 MB, 20 to 21 with
+-- 16 MB, and none of those left in `ginInsertCleanup`.
+--
+-- Searches read the pending list in full, so the limit is not raised further: it is a
+-- backstop for a merge that falls behind, not a place for entries to stay.
+ALTER INDEX matters_search SET (gin_pending_list_limit = 16384);
