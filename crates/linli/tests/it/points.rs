@@ -1522,6 +1522,54 @@ async fn stock_is_never_oversold() {
     }
 }
 
+/// A redemption of an offer the community does not have is refused, in the same group
+/// commit as redemptions that go through: each answer is its own, and the refused one
+/// moves no points.
+#[tokio::test]
+async fn an_unknown_offer_is_refused_beside_redemptions_that_go_through() {
+    for t in TestDb::all().await {
+        let world = seed_world(&t.db).await;
+        let app = TestApp::spawn(&t.db).await;
+        let resident = signed_in_resident(&t.db, &world, "pt-unknown", 8).await;
+        let me = app.token("pt-unknown").await;
+        let (offer, _) = partner_offer(&app, &world, 2, 100, "u").await;
+        give(&t.db, &world, resident, 50, "unknown-offer").await;
+        let tries = (0..12).map(|i| {
+            let (app, me) = (&app, &me);
+            let asked = if i % 3 == 0 {
+                Uuid::now_v7().to_string()
+            } else {
+                offer.clone()
+            };
+            async move {
+                let r = app
+                    .post_keyed(
+                        "/api/v1/points/redemptions",
+                        me,
+                        &format!("unknown-{i:04}"),
+                        &json!({ "offer_id": asked }),
+                    )
+                    .await;
+                let status = r.status().as_u16();
+                let value: Value = r.json().await.unwrap();
+                (i, status, value)
+            }
+        });
+        let answers = futures::future::join_all(tries).await;
+        for (i, status, value) in &answers {
+            if i % 3 == 0 {
+                assert_eq!(*status, 409, "{}: {value}", t.engine);
+                assert_eq!(value["code"], "offer_unavailable", "{}: {value}", t.engine);
+            } else {
+                assert_eq!(*status, 201, "{}: {value}", t.engine);
+            }
+        }
+        // Eight redemptions at 2 points each.
+        assert_eq!(app.get_json("/api/v1/me/points", &me).await["balance"], 34);
+        ledger_is_sound(&t.db).await;
+    }
+}
+
 #[tokio::test]
 async fn a_failing_request_in_a_group_commit_fails_alone() {
     for t in TestDb::all().await {

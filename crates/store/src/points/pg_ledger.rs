@@ -189,14 +189,17 @@ async fn run_alone(lane: &mut LaneConnection, queued: &Queued) -> Result<Outcome
     Ok(outcome)
 }
 
-/// What a run's requests will ask first, read in one statement each once the chain head
-/// is held (nothing else can write the community's keys or balances until the commit):
-/// the results stored under their keys and their residents' balances.
+/// What a run's requests will ask first, read once the chain head is held (nothing else
+/// can write the community's keys, balances or stock until the commit): the results
+/// stored under their keys (one statement), and their residents' balances with the terms
+/// of the offers they redeem (another).
 struct PgReads {
     /// Keys read beforehand, with the answer stored under each (if any).
     operations: HashMap<(Uuid, String), Option<Answered>>,
     /// Accounts read beforehand, with their balance (if open).
     balances: HashMap<Uuid, Option<i64>>,
+    /// Offers read beforehand, with their terms (if the community has the offer).
+    offers: HashMap<Uuid, Option<OfferTerms>>,
 }
 
 impl PgReads {
@@ -210,6 +213,7 @@ impl PgReads {
         let mut actors = Vec::new();
         let mut keys = Vec::new();
         let mut residents = HashSet::new();
+        let mut offers = HashSet::new();
         for p in rest
             .iter()
             .take_while(|p| p.queued.request.community == community)
@@ -220,6 +224,7 @@ impl PgReads {
             actors.push(actor);
             keys.push(key.to_owned());
             residents.insert(resident_of(&p.queued.request));
+            offers.insert(offer_of(&p.queued.request));
         }
         // One index probe per key, whatever the statistics say (see [`KEYS_AHEAD`]).
         let stored: Vec<KeyedOperation> = sqlx::query_as(AssertSqlSafe(KEYS_AHEAD.as_str()))
@@ -245,26 +250,72 @@ impl PgReads {
             operations.insert(asked, Some(answered));
         }
         let residents: Vec<Uuid> = residents.into_iter().flatten().collect();
-        let open: Vec<(Uuid, i64)> = sqlx::query_as(
-            "SELECT id, balance FROM points_accounts WHERE community_id = $1 AND id = ANY($2)",
-        )
-        .bind(community.0)
-        .bind(&residents)
-        .fetch_all(&mut *conn)
-        .await?;
+        let offers: Vec<Uuid> = offers.into_iter().flatten().collect();
+        let found: Vec<AccountOrOffer> = sqlx::query_as(BALANCES_AND_OFFERS)
+            .bind(community.0)
+            .bind(&residents)
+            .bind(&offers)
+            .fetch_all(&mut *conn)
+            .await?;
         let mut balances: HashMap<_, _> = residents.into_iter().map(|r| (r, None)).collect();
-        for (id, balance) in open {
-            balances.insert(id, Some(balance));
+        let mut terms: HashMap<_, _> = offers.into_iter().map(|o| (o, None)).collect();
+        for row in found {
+            match row.offer_terms() {
+                Some(offer) => {
+                    terms.insert(row.id, Some(offer));
+                }
+                None => {
+                    balances.insert(row.id, Some(row.amount));
+                }
+            }
         }
         Ok(PgReads {
             operations,
             balances,
+            offers: terms,
         })
     }
 
     /// The reads, on the batch's connection.
     fn on<'r>(&'r self, conn: &'r mut PgConnection) -> PgRunReads<'r> {
         PgRunReads { ahead: self, conn }
+    }
+}
+
+/// The balances of a run's residents (`$2`) and the terms of the offers its redemptions
+/// take (`$3`), in one statement: a round trip fewer in every batch of redemptions, each
+/// of which holds the community's chain head. Both are primary-key lookups by `= ANY`, an
+/// index probe under any statistics. An account's row has no stock or dates.
+const BALANCES_AND_OFFERS: &str = "\
+    SELECT id, balance AS amount, NULL::bigint AS stock, NULL::timestamptz AS valid_from, \
+      NULL::timestamptz AS valid_until, NULL::boolean AS active \
+    FROM points_accounts WHERE community_id = $1 AND id = ANY($2) \
+    UNION ALL \
+    SELECT id, cost, stock, valid_from, valid_until, active \
+    FROM points_offers WHERE community_id = $1 AND id = ANY($3)";
+
+/// A row of [`BALANCES_AND_OFFERS`]: an account and its balance, or an offer and its
+/// cost with the rest of its terms.
+#[derive(sqlx::FromRow)]
+struct AccountOrOffer {
+    id: Uuid,
+    amount: i64,
+    stock: Option<i64>,
+    valid_from: Option<DateTime<Utc>>,
+    valid_until: Option<DateTime<Utc>>,
+    active: Option<bool>,
+}
+
+impl AccountOrOffer {
+    /// The offer's terms; `None` for an account.
+    fn offer_terms(&self) -> Option<OfferTerms> {
+        Some(OfferTerms {
+            cost: self.amount,
+            stock: self.stock?,
+            valid_from: self.valid_from?,
+            valid_until: self.valid_until?,
+            active: self.active?,
+        })
     }
 }
 
@@ -355,6 +406,14 @@ fn resident_of(request: &LedgerRequest) -> Option<Uuid> {
     }
 }
 
+/// The offer a request planned in memory takes, if it is a redemption.
+fn offer_of(request: &LedgerRequest) -> Option<Uuid> {
+    match &request.change {
+        super::ledger::Change::Redeem(redeem) => Some(redeem.offer),
+        _ => None,
+    }
+}
+
 /// [`PgReads`] with the connection for what was not read ahead.
 struct PgRunReads<'r> {
     ahead: &'r PgReads,
@@ -419,6 +478,9 @@ impl Reads for PgRunReads<'_> {
         community: CommunityId,
         offer: Uuid,
     ) -> Result<Option<OfferTerms>> {
+        if let Some(known) = self.ahead.offers.get(&offer) {
+            return Ok(known.clone());
+        }
         Exec::Postgres(&mut *self.conn)
             .fetch_optional(&offer_terms_query(community, offer))
             .await
