@@ -109,10 +109,11 @@ async fn postgres_outage_answers_503_with_retry_after_and_recovers_by_itself() {
 }
 
 /// PostgreSQL ending the backends of the report and ledger lanes (a restart, an
-/// administrator, an idle timeout): the next report and award still go in. Each lane keeps
+/// administrator, an idle timeout): the next reports and award still go in. Each lane keeps
 /// one connection of its own, not a pool that would notice: the batch on the dead socket
 /// fails, the lane finds the connection gone and opens a new one for the requests it
-/// retries.
+/// retries. The two report lanes take turns at the queue, so two reports one after the
+/// other reach both of them, before and after.
 #[tokio::test]
 async fn the_lanes_open_a_new_connection_after_postgres_ends_theirs() {
     let Some(t) = TestDb::postgres().await else {
@@ -124,14 +125,20 @@ async fn the_lanes_open_a_new_connection_after_postgres_ends_theirs() {
     let rule = crate::points::current_rule(&t.db, c.id, "proposal_adopted").await;
     let award =
         |key: &str| crate::points::award_request(c.id, staff, key, c.residents[0], &rule, 10);
-    let (before, after) = (
+    let before = [
         crate::lite::new_matter(c, 1, "断开之前的事项"),
-        crate::lite::new_matter(c, 2, "断开之后的事项"),
-    );
+        crate::lite::new_matter(c, 2, "断开之前的另一事项"),
+    ];
+    let after = [
+        crate::lite::new_matter(c, 3, "断开之后的事项"),
+        crate::lite::new_matter(c, 4, "断开之后的另一事项"),
+    ];
     let now = chrono::Utc::now();
-    matters::report_matter(&t.db, c.id, before.clone(), None, now)
-        .await
-        .unwrap();
+    for m in &before {
+        matters::report_matter(&t.db, c.id, m.clone(), None, now)
+            .await
+            .unwrap();
+    }
     let first = ledger::submit(&t.db, award("lane-before"), now)
         .await
         .unwrap();
@@ -147,19 +154,21 @@ async fn the_lanes_open_a_new_connection_after_postgres_ends_theirs() {
     .await
     .unwrap();
     assert!(
-        ended.len() >= 2 && ended.iter().all(|(done,)| *done),
-        "both lanes' backends ended: {ended:?}"
+        ended.len() >= 3 && ended.iter().all(|(done,)| *done),
+        "the report lanes' and the ledger lane's backends ended: {ended:?}"
     );
 
-    matters::report_matter(&t.db, c.id, after.clone(), None, now)
-        .await
-        .expect("a report after the lane's connection was ended");
+    for m in &after {
+        matters::report_matter(&t.db, c.id, m.clone(), None, now)
+            .await
+            .expect("a report after the lanes' connections were ended");
+    }
     let second = ledger::submit(&t.db, award("lane-after"), now)
         .await
         .expect("an award after the lane's connection was ended");
     assert!(second.is_ok(), "{second:?}");
     let mut conn = t.db.acquire().await.unwrap();
-    for m in [&before, &after] {
+    for m in before.iter().chain(&after) {
         assert!(
             matters::find_matter(&mut conn.exec(), m.id)
                 .await
