@@ -45,14 +45,15 @@ const MAX_BATCH: usize = 256;
 ///
 /// Why two: one lane's backend ran every report in series and waited for each commit,
 /// with a third of the machine idle; that lane was the bound. Measured on two cores
-/// (submit, 64 connections, docs/benchmarks.md): one lane 6,400–7,700 reports/s, two
-/// 8,300–9,800/s with a p99 as good or better, three no faster than two and with a worse
-/// p99 (the two cores are shared with the server and the load).
+/// (submit, 64 connections, docs/benchmarks.md): one lane 6,400–7,700 reports/s on a slow
+/// day and 8,500–9,700/s on a fast one, two lanes 8,300–9,800/s and 11,000–12,500/s with a
+/// p99 no worse (11–13 ms on the fast day, once the search index was merged every 250 ms),
+/// three no faster than two (the two cores are shared with the server and the load).
 const LANES: usize = 2;
 
 /// How often, at most, the search index's pending entries are merged while reports
 /// arrive (see [`merge_search_index`]).
-pub const SEARCH_MERGE_EVERY: Duration = Duration::from_secs(1);
+pub const SEARCH_MERGE_EVERY: Duration = Duration::from_millis(250);
 
 /// The queue of new matters waiting for the next batch. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -121,9 +122,15 @@ fn closed() -> StoreError {
 /// passes `gin_pending_list_limit` (4 MB) — inside whichever insert crosses it, here a
 /// batch of this lane. After a 10 s submit run the list held 428 pages: a search for 电梯
 /// spent 0.9–4.1 ms in the index, 0.1 ms once the list was merged, and searches ran at
-/// 1,154/s instead of 684/s (docs/benchmarks.md). Merged every second, the list stays
-/// around one second of reports. The index's own limit is 16 MB (migration 0017), so
-/// that a merge that comes late does not leave a batch of reports to merge inline.
+/// 1,154/s instead of 684/s (docs/benchmarks.md). The index's own limit is 16 MB
+/// (migration 0017), so that a merge that comes late does not leave a batch of reports to
+/// merge inline.
+///
+/// Why a quarter of a second: with two lanes, reports arrive at up to 12,000 a second, a
+/// second of them is 11–16 MB of pending entries, and merged every second the list
+/// crossed 16 MB every few seconds: the batch that crossed it merged 2,000 pages inline
+/// (50–70 ms), and a submit run's p99 was 22–42 ms. Merged every 250 ms the list stays
+/// under 1,500 pages, no batch takes 20 ms, and the p99 was 11–13 ms (docs/benchmarks.md).
 async fn merge_search_index(options: PgConnectOptions, inserted: Arc<Notify>) {
     let mut conn: Option<PgConnection> = None;
     loop {
