@@ -78,6 +78,15 @@ const MAX_ANSWERS: usize = 512;
 /// is seen within it, as with the other caches here. Callers that ask while an answer is
 /// being read wait for that one read instead of starting their own.
 ///
+/// An answer past half its lifetime is read again by the first caller who asks for it,
+/// while the others are still served the kept one (see [`Slot::Refresh`]).
+///
+/// Why: without it, every caller who asked once the lifetime ended waited for the one read
+/// again, each second for each question asked all the time. For a search that matches
+/// most of a community (about 35 ms to read on PostgreSQL), all 64 connections of a load
+/// run stopped for those 35 ms every second, and the run's p99 was 19–32 ms; with one
+/// caller reading ahead, 5.0–12.6 ms (docs/benchmarks.md, Matters, sixteenth session).
+///
 /// [`written`]: AnswerCache::written
 pub struct AnswerCache {
     ttl: Duration,
@@ -89,6 +98,24 @@ struct Answer {
     asked: Instant,
     generation: u64,
     body: Arc<OnceCell<Bytes>>,
+    /// A caller is reading this answer again (past half its lifetime). If that caller
+    /// goes away mid-read the flag stays set, and the answer lives out its lifetime as
+    /// before this existed.
+    refreshing: bool,
+}
+
+/// What a caller does for an answer.
+enum Slot {
+    /// Wait for this answer (kept, or being read by another caller) or read it.
+    Serve(Arc<OnceCell<Bytes>>),
+    /// Read the answer again while other callers are served the kept one, and keep the
+    /// new one in its place: `kept` is the answer this read replaces, `asked` and
+    /// `generation` are this read's own.
+    Refresh {
+        kept: Arc<OnceCell<Bytes>>,
+        asked: Instant,
+        generation: u64,
+    },
 }
 
 impl AnswerCache {
@@ -116,23 +143,40 @@ impl AnswerCache {
         if self.ttl.is_zero() {
             return read().await;
         }
-        let body = self.slot(key);
-        body.get_or_try_init(read).await.cloned()
+        match self.slot(&key) {
+            Slot::Serve(body) => body.get_or_try_init(read).await.cloned(),
+            Slot::Refresh {
+                kept,
+                asked,
+                generation,
+            } => {
+                let read = read().await;
+                self.refreshed(&key, &kept, asked, generation, read.as_ref().ok());
+                read
+            }
+        }
     }
 
-    /// The slot for `key`: the current one, or a new empty one. The generation is taken
-    /// before the read starts, so an answer read across a write is never served after it.
-    fn slot(&self, key: String) -> Arc<OnceCell<Bytes>> {
+    /// The slot for `key`: the current one, a new empty one, or a refresh of the current
+    /// one. The generation is taken before the read starts, so an answer read across a
+    /// write is never served after it.
+    fn slot(&self, key: &str) -> Slot {
         let generation = self.generation.load(Ordering::Acquire);
-        let mut answers = self
-            .answers
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut answers = self.answers();
         let fresh = |a: &Answer| a.generation == generation && a.asked.elapsed() < self.ttl;
-        if let Some(answer) = answers.get(&key)
+        if let Some(answer) = answers.get_mut(key)
             && fresh(answer)
         {
-            return answer.body.clone();
+            let past_half = answer.asked.elapsed() >= self.ttl / 2;
+            if past_half && !answer.refreshing && answer.body.initialized() {
+                answer.refreshing = true;
+                return Slot::Refresh {
+                    kept: answer.body.clone(),
+                    asked: Instant::now(),
+                    generation,
+                };
+            }
+            return Slot::Serve(answer.body.clone());
         }
         if answers.len() >= MAX_ANSWERS {
             answers.retain(|_, a| fresh(a));
@@ -142,14 +186,52 @@ impl AnswerCache {
         }
         let body = Arc::new(OnceCell::new());
         answers.insert(
-            key,
+            key.to_owned(),
             Answer {
                 asked: Instant::now(),
                 generation,
                 body: body.clone(),
+                refreshing: false,
             },
         );
-        body
+        Slot::Serve(body)
+    }
+
+    /// A refresh of `key` ended: its answer takes the place of `kept` (unless `kept` was
+    /// replaced meanwhile); after a failed read, the next caller past half the lifetime
+    /// tries again.
+    fn refreshed(
+        &self,
+        key: &str,
+        kept: &Arc<OnceCell<Bytes>>,
+        asked: Instant,
+        generation: u64,
+        read: Option<&Bytes>,
+    ) {
+        let mut answers = self.answers();
+        let Some(answer) = answers.get_mut(key) else {
+            return;
+        };
+        if !Arc::ptr_eq(&answer.body, kept) {
+            return;
+        }
+        match read {
+            Some(body) => {
+                *answer = Answer {
+                    asked,
+                    generation,
+                    body: Arc::new(OnceCell::new_with(Some(body.clone()))),
+                    refreshing: false,
+                }
+            }
+            None => answer.refreshing = false,
+        }
+    }
+
+    fn answers(&self) -> std::sync::MutexGuard<'_, HashMap<String, Answer>> {
+        self.answers
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -280,5 +362,104 @@ mod tests {
             assert_eq!(caller.await.unwrap(), answer("hits"));
         }
         assert_eq!(reads.load(Ordering::SeqCst), 1);
+    }
+
+    /// Starts a caller whose read of "list" waits for the returned sender; answers once
+    /// its read has started.
+    async fn held_read(
+        cache: &Arc<AnswerCache>,
+        read: Result<Bytes, ()>,
+    ) -> (
+        tokio::task::JoinHandle<Result<Bytes, ()>>,
+        tokio::sync::oneshot::Sender<()>,
+    ) {
+        let (started_tx, started_rx) = tokio::sync::oneshot::channel();
+        let (finish_tx, finish_rx) = tokio::sync::oneshot::channel::<()>();
+        let caller = {
+            let cache = cache.clone();
+            tokio::spawn(async move {
+                cache
+                    .get_or_read("list".to_owned(), || async move {
+                        started_tx.send(()).unwrap();
+                        finish_rx.await.unwrap();
+                        read
+                    })
+                    .await
+            })
+        };
+        started_rx.await.unwrap();
+        (caller, finish_tx)
+    }
+
+    async fn kept(cache: &AnswerCache) -> Result<Bytes, ()> {
+        cache
+            .get_or_read("list".to_owned(), || async { answer("read now") })
+            .await
+    }
+
+    #[tokio::test]
+    async fn past_half_its_lifetime_one_caller_reads_an_answer_again_while_the_rest_are_served() {
+        let cache = Arc::new(AnswerCache::new(Duration::from_secs(2)));
+        assert_eq!(
+            cache
+                .get_or_read("list".to_owned(), || async { answer("a") })
+                .await,
+            answer("a")
+        );
+        assert_eq!(kept(&cache).await, answer("a"), "young: kept, not read");
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+
+        let (refresher, finish) = held_read(&cache, answer("b")).await;
+        assert_eq!(
+            kept(&cache).await,
+            answer("a"),
+            "while one caller reads again, the others are served the kept answer"
+        );
+        finish.send(()).unwrap();
+        assert_eq!(refresher.await.unwrap(), answer("b"));
+        assert_eq!(
+            kept(&cache).await,
+            answer("b"),
+            "the new answer takes the kept one's place, with a lifetime of its own"
+        );
+
+        let (failed, finish) = {
+            tokio::time::sleep(Duration::from_millis(1100)).await;
+            held_read(&cache, Err(())).await
+        };
+        assert_eq!(kept(&cache).await, answer("b"));
+        finish.send(()).unwrap();
+        assert_eq!(
+            failed.await.unwrap(),
+            Err(()),
+            "a failed read answers its caller"
+        );
+        let (refresher, finish) = held_read(&cache, answer("c")).await;
+        finish.send(()).unwrap();
+        assert_eq!(
+            refresher.await.unwrap(),
+            answer("c"),
+            "after a failed read the next caller reads again"
+        );
+        assert_eq!(kept(&cache).await, answer("c"));
+    }
+
+    #[tokio::test]
+    async fn an_answer_read_again_across_a_write_is_not_kept() {
+        let cache = Arc::new(AnswerCache::new(Duration::from_secs(2)));
+        cache
+            .get_or_read("list".to_owned(), || async { answer("a") })
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        let (refresher, finish) = held_read(&cache, answer("before the write")).await;
+        cache.written();
+        finish.send(()).unwrap();
+        assert_eq!(refresher.await.unwrap(), answer("before the write"));
+        assert_eq!(
+            kept(&cache).await,
+            answer("read now"),
+            "neither the kept answer nor the one read across the write is served after it"
+        );
     }
 }
