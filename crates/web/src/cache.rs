@@ -314,21 +314,7 @@ mod tests {
     #[tokio::test]
     async fn a_write_during_a_read_keeps_its_answer_from_later_callers() {
         let cache = Arc::new(AnswerCache::new(Duration::from_secs(60)));
-        let (started_tx, started_rx) = tokio::sync::oneshot::channel();
-        let (finish_tx, finish_rx) = tokio::sync::oneshot::channel::<()>();
-        let reader = {
-            let cache = cache.clone();
-            tokio::spawn(async move {
-                cache
-                    .get_or_read("list".to_owned(), || async move {
-                        started_tx.send(()).unwrap();
-                        finish_rx.await.unwrap();
-                        answer("before the write")
-                    })
-                    .await
-            })
-        };
-        started_rx.await.unwrap();
+        let (reader, finish_tx) = held_read(&cache, answer("before the write")).await;
         cache.written();
         finish_tx.send(()).unwrap();
         assert_eq!(reader.await.unwrap(), answer("before the write"));
